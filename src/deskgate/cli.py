@@ -1,0 +1,170 @@
+"""Command line: `deskgate serve`, `deskgate db upgrade`, accounts, agents and SSO setup.
+
+Bad input exits with status 2 and one line on stderr, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+from sqlalchemy.orm import Session
+
+from deskgate.config import Settings, load_settings
+from deskgate.errors import DeskgateError
+from deskgate.services import accounts as account_service
+from deskgate.services import demo as demo_service
+from deskgate.store import agents as agent_store
+from deskgate.store import accounts as account_store
+from deskgate.store.base import make_engine, make_sessionmaker
+from deskgate.store import migrate
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"deskgate: {message}", err=True)
+    sys.exit(2)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except Exception as problem:  # pydantic's message names the bad variable
+        _fail(f"bad configuration: {problem}".splitlines()[0])
+
+
+@contextmanager
+def _transaction(settings: Settings) -> Iterator[Session]:
+    """One transaction for the command: committed only if the command succeeds."""
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine)
+        with make_sessionmaker(engine)() as db:
+            try:
+                yield db
+                db.commit()
+            except DeskgateError as problem:
+                db.rollback()
+                _fail(problem.message)
+    finally:
+        engine.dispose()
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+@click.group()
+@click.version_option(package_name="deskgate")
+def main() -> None:
+    """deskgate: agent accounts with SAML single sign-on and SCIM provisioning."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes")
+@click.option("--demo", is_flag=True, help="Create a 'Demo' account on Scale Plus (once) and print its sign-in.")
+def serve(host: str, port: int, workers: int, demo: bool) -> None:
+    """Apply migrations, then serve the web app."""
+    import uvicorn
+
+    settings = _settings()
+    if demo:
+        with _transaction(settings) as db:
+            credentials = demo_service.ensure_demo_account(db)
+        click.echo(
+            f"\n  deskgate demo is at {settings.base_url}/login\n"
+            f"  admin: {credentials.email}\n  password: {credentials.password}\n"
+            f"  ({'created the Demo account' if credentials.created else 'a fresh password for the existing Demo admin'})\n"
+        )
+    else:
+        engine = make_engine(settings.database_url)
+        migrate.upgrade(engine)
+        engine.dispose()
+    uvicorn.run(
+        "deskgate.web.asgi:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level=os.environ.get("DESKGATE_LOG_LEVEL", "info"),
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    click.echo("database is up to date")
+
+
+@main.group()
+def accounts() -> None:
+    """Accounts."""
+
+
+@accounts.command("create")
+@click.option("--name", required=True)
+@click.option("--plan", required=True, help="free, scale or scale-plus")
+@click.option("--admin-email", required=True)
+@click.option("--admin-password", default=None, help="generated and printed when omitted")
+def accounts_create(name: str, plan: str, admin_email: str, admin_password: str | None) -> None:
+    """Create an account with its first admin; prints JSON."""
+    with _transaction(_settings()) as session:
+        created = account_service.create_account(
+            session, name=name, plan=plan, admin_email=admin_email, admin_password=admin_password
+        )
+        result: dict[str, Any] = {
+            "account_id": created.account.id,
+            "sso_token": created.account.sso_token,
+            "admin_email": created.admin.email,
+        }
+        if created.generated_password is not None:
+            result["admin_password"] = created.generated_password
+    _print_json(result)
+
+
+@main.group()
+def agents() -> None:
+    """Agents."""
+
+
+@agents.command("list")
+@click.argument("account_id")
+@click.option("--json", "as_json", is_flag=True, help="print JSON (the default and only format)")
+def agents_list(account_id: str, as_json: bool) -> None:
+    """List an account's agents."""
+    with _transaction(_settings()) as session:
+        if account_store.get(session, account_id) is None:
+            _fail(f"no account with id {account_id}")
+        rows = [
+            {
+                "id": a.id,
+                "email": a.email,
+                "first_name": a.first_name,
+                "last_name": a.last_name,
+                "role": a.role,
+                "active": a.active,
+                "source": a.source,
+            }
+            for a in agent_store.list_for_account(session, account_id)
+        ]
+    _print_json(rows)
+
+

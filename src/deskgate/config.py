@@ -1,0 +1,57 @@
+"""Settings, read once from the environment by the composition roots (web/app.py, cli.py).
+
+Everything below the roots receives values, never reads the environment itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DESKGATE_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///deskgate.db"
+    """SQLAlchemy URL. `postgresql+psycopg://user:pass@host/db` for PostgreSQL."""
+
+    base_url: str = "http://127.0.0.1:8000"
+    """Public origin used to build every absolute URL (ACS, entity IDs, SCIM base URLs)."""
+
+    secret_key: SecretStr | None = None
+    """Signs CSRF tokens. When unset, generated once and kept in the database."""
+
+    session_lifetime_hours: int = Field(default=12, ge=1, le=24 * 30)
+    saml_clock_skew_seconds: int = Field(default=120, ge=0, le=600)
+    allow_private_metadata_urls: bool = False
+    """Lets a metadata URL point at loopback or private addresses (tests, intranet IdPs)."""
+
+    login_failure_limit: int = Field(default=5, ge=1)
+    """Failed password sign-ins allowed per email (and 4x that per IP) in the window."""
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("DESKGATE_BASE_URL must start with http:// or https://")
+        return value
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read settings from `environ` (default: the process environment) plus overrides."""
+    if environ is None:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    prefixed = {
+        key[len("DESKGATE_"):].lower(): value
+        for key, value in environ.items()
+        if key.startswith("DESKGATE_")
+    }
+    return Settings.model_validate({**prefixed, **overrides})

@@ -1,0 +1,114 @@
+"""Adding agents, changing roles, deactivating and reactivating."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from deskgate import ids
+from deskgate.errors import Conflict, InvalidInput, NotFound
+from deskgate.services import validation
+from deskgate.services.passwords import hash_password
+from deskgate.store import agents as agent_store
+from deskgate.store import sessions as session_store
+from deskgate.store.base import utcnow
+from deskgate.store.models import Agent, AgentSource, Role
+
+
+def display_name_for(first_name: str, last_name: str, email: str) -> str:
+    return " ".join(part for part in (first_name, last_name) if part) or email
+
+
+def add_agent(
+    db: Session,
+    account_id: str,
+    *,
+    email: str,
+    first_name: str = "",
+    last_name: str = "",
+    role: str = Role.AGENT.value,
+    password: str | None = None,
+    source: AgentSource = AgentSource.PASSWORD,
+) -> Agent:
+    email = validation.email(email)
+    first_name = validation.name(first_name, field="first_name")
+    last_name = validation.name(last_name, field="last_name")
+    checked_role = validation.role(role)
+    if password is not None:
+        password = validation.password(password)
+    now = utcnow()
+    agent = Agent(
+        id=ids.new_id(ids.AGENT),
+        account_id=account_id,
+        email=email,
+        email_normalized=agent_store.normalize_email(email),
+        first_name=first_name,
+        last_name=last_name,
+        display_name=display_name_for(first_name, last_name, email),
+        role=checked_role.value,
+        active=True,
+        source=source.value,
+        password_hash=hash_password(password) if password is not None else None,
+        enterprise={},
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with db.begin_nested():
+            db.add(agent)
+    except IntegrityError:
+        # The unique index on (account, lower-cased email) settles races between requests.
+        raise Conflict(
+            f"An agent with the email {email} already exists in this account.", attribute="email"
+        ) from None
+    return agent
+
+
+def list_agents(db: Session, account_id: str) -> Sequence[Agent]:
+    return agent_store.list_for_account(db, account_id)
+
+
+def get_agent(db: Session, account_id: str, agent_id: str) -> Agent:
+    agent = agent_store.get(db, account_id, agent_id)
+    if agent is None:
+        raise NotFound("No such agent in this account.")
+    return agent
+
+
+def _ensure_not_last_admin(db: Session, agent: Agent, action: str) -> None:
+    agent_store.lock_account_admins(db, agent.account_id)
+    if agent.role == Role.ADMIN and agent.active:
+        if agent_store.count_active_admins(db, agent.account_id) <= 1:
+            raise InvalidInput(
+                f"{agent.email} is the account's last active admin and cannot be {action}. "
+                "Make another agent an admin first."
+            )
+
+
+def change_role(db: Session, account_id: str, agent_id: str, role: str) -> Agent:
+    agent = get_agent(db, account_id, agent_id)
+    new_role = validation.role(role)
+    if agent.role == new_role:
+        return agent
+    if new_role != Role.ADMIN:
+        _ensure_not_last_admin(db, agent, "demoted")
+    agent.role = new_role.value
+    agent.version += 1
+    agent.updated_at = utcnow()
+    return agent
+
+
+def set_active(db: Session, account_id: str, agent_id: str, active: bool) -> Agent:
+    """Deactivation takes effect at once: every session of the agent is revoked."""
+    agent = get_agent(db, account_id, agent_id)
+    if agent.active == active:
+        return agent
+    if not active:
+        _ensure_not_last_admin(db, agent, "deactivated")
+        session_store.delete_for_agent(db, account_id, agent.id)
+    agent.active = active
+    agent.version += 1
+    agent.updated_at = utcnow()
+    return agent

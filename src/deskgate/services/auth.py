@@ -1,0 +1,169 @@
+"""Password sign-in, sessions and sign-out.
+
+A session cookie carries a random value; the database keeps only its SHA-256, so a leaked
+database cannot be replayed as cookies. Every request re-checks the agent is active.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from deskgate.errors import SignInRefused, TooManyAttempts
+from deskgate.services.passwords import verify_password
+from deskgate.services.tokens import hash_token, new_token
+from deskgate.store import accounts as account_store
+from deskgate.store import agents as agent_store
+from deskgate.store import sessions as session_store
+from deskgate.store import throttle
+from deskgate.store.models import Account, Agent, AgentSession, Role
+
+WRONG_CREDENTIALS = "That email and password don't match. Check both and try again."
+SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    failures_per_email: int
+    failures_per_ip: int
+    window: dt.timedelta
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    lifetime: dt.timedelta
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    agent: Agent
+    account: Account
+    cookie_value: str
+
+
+@dataclass(frozen=True)
+class CurrentSession:
+    session: AgentSession
+    agent: Agent
+    account: Account
+
+
+def start_session(
+    db: Session,
+    agent: Agent,
+    *,
+    method: str,
+    policy: SessionPolicy,
+    now: dt.datetime,
+    ip: str | None,
+    user_agent: str | None,
+) -> str:
+    """Create a session for an agent already authenticated; return the cookie value."""
+    cookie_value = new_token(32)
+    session_store.add(
+        db,
+        agent=agent,
+        token_hash=hash_token(cookie_value),
+        method=method,
+        now=now,
+        expires_at=now + policy.lifetime,
+        ip=ip,
+        user_agent=user_agent,
+    )
+    agent_store.touch_sign_in(db, agent, now)
+    return cookie_value
+
+
+def _check_throttle(
+    db: Session, email_normalized: str, ip: str, policy: ThrottlePolicy, now: dt.datetime
+) -> None:
+    by_email, by_ip, oldest = throttle.failures_since(
+        db, email_normalized=email_normalized, ip=ip, since=now - policy.window
+    )
+    if by_email >= policy.failures_per_email or by_ip >= policy.failures_per_ip:
+        retry_after = policy.window if oldest is None else (oldest + policy.window) - now
+        minutes = max(1, math.ceil(retry_after.total_seconds() / 60))
+        who = "this email" if by_email >= policy.failures_per_email else "your network"
+        raise TooManyAttempts(
+            f"Too many failed sign-ins for {who}. Wait {minutes} minute"
+            f"{'s' if minutes != 1 else ''} and try again, or reset your password.",
+            retry_after=int(retry_after.total_seconds()) + 1,
+        )
+
+
+def password_sign_in(
+    db: Session,
+    *,
+    email: str,
+    password: str,
+    throttle_policy: ThrottlePolicy,
+    session_policy: SessionPolicy,
+    now: dt.datetime,
+    ip: str,
+    user_agent: str | None,
+) -> SignedIn:
+    """Check the password and open a session.
+
+    Raises TooManyAttempts or SignInRefused. The failure is recorded before raising, so the
+    caller must commit even when this raises (the record is what the throttle counts).
+    """
+    email_normalized = agent_store.normalize_email(email)
+    _check_throttle(db, email_normalized, ip, throttle_policy, now)
+    # The same email may exist in several accounts; the password picks the agent.
+    candidates = agent_store.all_with_email(db, email_normalized) if email_normalized else []
+    agent = next((a for a in candidates if verify_password(a.password_hash, password)), None)
+    if agent is None:
+        if not candidates:
+            verify_password(None, password)  # same cost as a wrong password: no email probing
+        throttle.record_failure(db, email_normalized=email_normalized, ip=ip, now=now)
+        raise SignInRefused(WRONG_CREDENTIALS)
+    if not agent.active:
+        raise SignInRefused(
+            "This agent account has been deactivated. Ask your account's admin to reactivate it."
+        )
+    account = account_store.get(db, agent.account_id)
+    assert account is not None
+    connection = account.sso_connection
+    if (
+        connection is not None
+        and connection.enabled
+        and connection.require_sso
+        and agent.role != Role.ADMIN
+    ):
+        raise SignInRefused(
+            f"{account.name} requires single sign-on. Use “Login with SSO” instead of a password."
+        )
+    throttle.clear_email(db, email_normalized)
+    cookie_value = start_session(
+        db,
+        agent,
+        method="password",
+        policy=session_policy,
+        now=now,
+        ip=ip,
+        user_agent=user_agent,
+    )
+    return SignedIn(agent=agent, account=account, cookie_value=cookie_value)
+
+
+def current_session(db: Session, cookie_value: str, now: dt.datetime) -> CurrentSession | None:
+    """The live session for a cookie value, or None (unknown, expired, agent inactive)."""
+    found = session_store.find(db, hash_token(cookie_value))
+    if found is None:
+        return None
+    session, agent, account = found
+    if session.expires_at <= now or not agent.active:
+        session_store.delete_one(db, session.id)
+        return None
+    if now - session.last_seen_at > SESSION_TOUCH_INTERVAL:
+        session_store.mark_seen(db, session.id, now)
+    return CurrentSession(session=session, agent=agent, account=account)
+
+
+def sign_out(db: Session, cookie_value: str) -> None:
+    found = session_store.find(db, hash_token(cookie_value))
+    if found is not None:
+        session_store.delete_one(db, found[0].id)

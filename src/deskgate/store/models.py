@@ -1,0 +1,298 @@
+"""Tables. Every row that belongs to an account carries `account_id`, and every query filters on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from deskgate.store.base import Base, str_id, utcnow
+
+
+class Plan(enum.StrEnum):
+    FREE = "free"
+    SCALE = "scale"
+    SCALE_PLUS = "scale-plus"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+class AgentSource(enum.StrEnum):
+    PASSWORD = "password"
+    JIT = "jit"
+    SCIM = "scim"
+
+
+class IdPKind(enum.StrEnum):
+    OKTA = "okta"
+    ENTRA = "entra"
+    GOOGLE = "google"
+    ONELOGIN = "onelogin"
+    SAML = "saml"
+
+
+def _values(enum_cls: type[enum.StrEnum]) -> str:
+    return ", ".join(f"'{member.value}'" for member in enum_cls)
+
+
+class InstanceSecret(Base):
+    """Secrets generated on first start and shared by every app node on one database."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (CheckConstraint(f"plan IN ({_values(Plan)})", name="plan"),)
+
+    id: Mapped[str_id]
+    name: Mapped[str] = mapped_column(String(200))
+    plan: Mapped[str] = mapped_column(String(20))
+    sso_token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    sso_connection: Mapped[SSOConnection | None] = relationship(
+        back_populates="account", uselist=False
+    )
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    __table_args__ = (
+        # One agent per email per account, whatever the case: the database settles races.
+        UniqueConstraint("account_id", "email_normalized"),
+        Index("ix_agents_account_id_external_id", "account_id", "external_id"),
+        Index("ix_agents_account_id_created_at", "account_id", "created_at"),
+        CheckConstraint(f"role IN ({_values(Role)})", name="role"),
+        CheckConstraint(f"source IN ({_values(AgentSource)})", name="source"),
+    )
+
+    id: Mapped[str_id]
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    email_normalized: Mapped[str] = mapped_column(String(320))
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    last_name: Mapped[str] = mapped_column(String(200), default="")
+    display_name: Mapped[str] = mapped_column(String(400), default="")
+    role: Mapped[str] = mapped_column(String(10), default=Role.AGENT.value)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(10))
+    external_id: Mapped[str | None] = mapped_column(String(400))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    locale: Mapped[str | None] = mapped_column(String(40))
+    title: Mapped[str | None] = mapped_column(String(200))
+    enterprise: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """SCIM enterprise extension attributes (department, manager, …), stored as given."""
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[dt.datetime | None]
+
+
+class AgentSession(Base):
+    """A signed-in browser. The cookie holds a random value; only its SHA-256 is stored."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str_id]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    agent_id: Mapped[str] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    method: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(400))
+
+
+class FailedSignIn(Base):
+    """One failed password sign-in, counted per email and per IP within a window."""
+
+    __tablename__ = "failed_sign_ins"
+    __table_args__ = (
+        Index("ix_failed_sign_ins_email_at", "email_normalized", "at"),
+        Index("ix_failed_sign_ins_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email_normalized: Mapped[str] = mapped_column(String(320))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SSOConnection(Base):
+    """An account's SAML identity provider and its sign-in options (one per account)."""
+
+    __tablename__ = "sso_connections"
+    __table_args__ = (
+        CheckConstraint(f"idp_kind IN ({_values(IdPKind)})", name="idp_kind"),
+        CheckConstraint(f"jit_role IN ({_values(Role)})", name="jit_role"),
+    )
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    idp_kind: Mapped[str] = mapped_column(String(10), default=IdPKind.OKTA.value)
+    idp_entity_id: Mapped[str | None] = mapped_column(String(1024))
+    idp_sso_url: Mapped[str | None] = mapped_column(String(2048))
+    idp_certificates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Every signing certificate (PEM) from the metadata, so a rollover keeps working."""
+    metadata_xml: Mapped[str | None] = mapped_column(Text)
+    metadata_url: Mapped[str | None] = mapped_column(String(2048))
+    metadata_fetched_at: Mapped[dt.datetime | None]
+    metadata_error: Mapped[str | None] = mapped_column(Text)
+    allow_idp_initiated: Mapped[bool] = mapped_column(Boolean, default=True)
+    jit_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    jit_role: Mapped[str] = mapped_column(String(10), default=Role.AGENT.value)
+    require_sso: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_sha1: Mapped[bool] = mapped_column(Boolean, default=False)
+    email_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sp_private_key_pem: Mapped[str] = mapped_column(Text)
+    sp_certificate_pem: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="sso_connection")
+
+
+class SSODomain(Base):
+    """An email domain that routes `/login/sso` to an account. Unique across accounts."""
+
+    __tablename__ = "sso_domains"
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+
+
+class SAMLRequest(Base):
+    """An AuthnRequest we issued and have not yet seen answered (InResponseTo check)."""
+
+    __tablename__ = "saml_requests"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    relay_state: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class SeenAssertion(Base):
+    """Assertion IDs already used, per account, kept until the assertion expires (replay)."""
+
+    __tablename__ = "seen_assertions"
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    assertion_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class LoginAttempt(Base):
+    """A sign-in attempt (SSO or password) as the admin sees it on the Security page."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_account_id_at", "account_id", "at"),)
+
+    id: Mapped[str_id]
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    method: Mapped[str] = mapped_column(String(20))
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    email: Mapped[str | None] = mapped_column(String(320))
+    agent_id: Mapped[str | None] = mapped_column(String(40))
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    """For the admin: what was expected and what arrived."""
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class ScimToken(Base):
+    """A SCIM bearer token. Only its SHA-256 is stored; `expires_at` ends a rotated token's grace."""
+
+    __tablename__ = "scim_tokens"
+
+    id: Mapped[str_id]
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(16))
+    """The last characters, so the admin can tell tokens apart."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+
+
+class Group(Base):
+    """A team of agents, pushed by the IdP over SCIM."""
+
+    __tablename__ = "groups"
+    __table_args__ = (
+        UniqueConstraint("account_id", "display_name_normalized"),
+        Index("ix_groups_account_id_external_id", "account_id", "external_id"),
+    )
+
+    id: Mapped[str_id]
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    display_name: Mapped[str] = mapped_column(String(400))
+    display_name_normalized: Mapped[str] = mapped_column(String(400))
+    external_id: Mapped[str | None] = mapped_column(String(400))
+    grants_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Members of this group are admins (set by an admin on the Security page)."""
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent_id: Mapped[str] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class ScimRequestLog(Base):
+    """One SCIM request as the admin sees it: never the token, never a password."""
+
+    __tablename__ = "scim_request_log"
+    __table_args__ = (Index("ix_scim_request_log_account_id_at", "account_id", "at"),)
+
+    id: Mapped[str_id]
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[int] = mapped_column(Integer)
+    duration_ms: Mapped[float]
+    client: Mapped[str | None] = mapped_column(String(400))
+    detail: Mapped[str | None] = mapped_column(Text)

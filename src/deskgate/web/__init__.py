@@ -1,0 +1,1 @@
+"""The HTTP edge: FastAPI routes, templates, and the mapping of domain errors to responses."""
