@@ -16,7 +16,7 @@ from deskgate.config import Settings
 from deskgate.services.auth import SessionPolicy, ThrottlePolicy
 from deskgate.store import secrets as secret_store
 from deskgate.store.base import make_engine, make_sessionmaker
-from deskgate.web import console, errors, manage_agents, manage_security, sign_in
+from deskgate.web import console, errors, manage_agents, manage_security, saml, sign_in
 from deskgate.web.state import AppState
 
 HERE = Path(__file__).parent
@@ -54,7 +54,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     )
     app.state.deskgate = state
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (sign_in, console, manage_agents, manage_security):
+    for module in (sign_in, console, manage_agents, manage_security, saml):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

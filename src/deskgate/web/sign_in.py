@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from deskgate.errors import SignInRefused, TooManyAttempts
 from deskgate.services import auth, sso_routing
 from deskgate.store.base import utcnow
-from deskgate.web import redirects
+from deskgate import redirects
 from deskgate.web.deps import SESSION_COOKIE, CsrfChecked, Db, MaybeSignedIn, State, client_ip
 from deskgate.web.rendering import render
 
