@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -19,10 +20,13 @@ from deskgate.config import Settings, load_settings
 from deskgate.errors import DeskgateError
 from deskgate.services import accounts as account_service
 from deskgate.services import demo as demo_service
-from deskgate.store import agents as agent_store
+from deskgate.services import metadata_fetch, scim_credentials
+from deskgate.services import sso as sso_service
 from deskgate.store import accounts as account_store
-from deskgate.store.base import make_engine, make_sessionmaker
+from deskgate.store import agents as agent_store
 from deskgate.store import migrate
+from deskgate.store.base import make_engine, make_sessionmaker, utcnow
+from deskgate.store.models import IdPKind
 
 
 def _fail(message: str) -> NoReturn:
@@ -168,3 +172,67 @@ def agents_list(account_id: str, as_json: bool) -> None:
     _print_json(rows)
 
 
+
+
+@main.group()
+def sso() -> None:
+    """Single sign-on."""
+
+
+@sso.command("configure")
+@click.argument("account_id")
+@click.option("--idp", "idp_kind", required=True, type=click.Choice([k.value for k in IdPKind]))
+@click.option("--metadata-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--metadata-url", default=None)
+def sso_configure(account_id: str, idp_kind: str, metadata_file: Path | None, metadata_url: str | None) -> None:
+    """Connect an account to its IdP and turn SSO on; prints the values to give the IdP."""
+    if (metadata_file is None) == (metadata_url is None):
+        _fail("give exactly one of --metadata-file or --metadata-url")
+    settings = _settings()
+    metadata_xml = fetched = None
+    try:
+        if metadata_file is not None:
+            metadata_xml = metadata_file.read_text(encoding="utf-8")
+        else:
+            fetched = metadata_fetch.fetch_metadata(
+                metadata_url or "", allow_private=settings.allow_private_metadata_urls
+            )
+    except (OSError, UnicodeDecodeError) as problem:
+        _fail(f"cannot read {metadata_file}: {problem}")
+    except DeskgateError as problem:
+        _fail(problem.message)
+    with _transaction(settings) as session:
+        account = account_store.get(session, account_id)
+        if account is None:
+            _fail(f"no account with id {account_id}")
+        connection = sso_service.ensure_connection(session, account, utcnow())
+        saved = sso_service.save_settings(
+            session,
+            account,
+            sso_service.SSOSettingsForm(
+                enabled=True,
+                idp_kind=idp_kind,
+                metadata_xml=metadata_xml,
+                metadata_url=metadata_url,
+                allow_idp_initiated=connection.allow_idp_initiated,
+                jit_enabled=connection.jit_enabled,
+                jit_role=connection.jit_role,
+                require_sso=connection.require_sso,
+                allow_sha1=connection.allow_sha1,
+                email_domains=" ".join(connection.email_domains),
+            ),
+            now=utcnow(),
+            base_url=settings.base_url,
+            fetched_metadata=fetched,
+        )
+        result = {
+            "acs_url": saved.urls.acs_url,
+            "sp_entity_id": saved.urls.sp_entity_id,
+            "sp_metadata_url": saved.urls.sp_metadata_url,
+            "sso_login_url": saved.urls.login_url,
+            "scim_base_url": scim_credentials.scim_base_url(settings.base_url, account),
+            "scim_token": saved.scim.token if saved.scim else None,
+        }
+        if saved.scim is None:
+            result["scim_token_note"] = "unchanged: the account already has a SCIM token (rotate it on the Security page)"
+    _print_json(result)

@@ -1,0 +1,64 @@
+"""xs:dateTime parsing and human durations (internal).
+
+python3-saml's ``parse_SAML_to_time`` returns whole-second POSIX ints and
+ignores time-zone offsets; we keep full precision (to the microsecond) and
+honour offsets, because we compare against the caller's ``now`` ourselves.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+_XS_DATETIME = re.compile(
+    r"^(?P<date>-?\d{4,}-\d{2}-\d{2})T(?P<time>\d{2}:\d{2}:\d{2})"
+    r"(?:\.(?P<fraction>\d+))?"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?$"
+)
+
+
+def require_utc_aware(now: datetime, name: str = "now") -> datetime:
+    """Return ``now`` in UTC; refuse naive datetimes (they hide clock bugs)."""
+    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime (UTC)")
+    return now.astimezone(timezone.utc)
+
+
+def parse_xs_datetime(value: str) -> datetime:
+    """Parse a SAML time (xs:dateTime) into a UTC-aware datetime.
+
+    SAML requires UTC; a missing zone is read as UTC, ``Z`` and ``+hh:mm``
+    offsets are honoured, fractions beyond microseconds are truncated.
+
+    Raises:
+        ValueError: not an xs:dateTime we understand.
+    """
+    match = _XS_DATETIME.match(value.strip())
+    if not match:
+        raise ValueError(f"not an xs:dateTime: {value!r}")
+    fraction = (match.group("fraction") or "")[:6].ljust(6, "0")
+    tz = match.group("tz") or "Z"
+    naive = datetime.fromisoformat(f"{match.group('date')}T{match.group('time')}.{fraction}")
+    if tz == "Z":
+        offset = timedelta(0)
+    else:
+        sign = 1 if tz[0] == "+" else -1
+        hours, minutes = int(tz[1:3]), int(tz[4:6])
+        offset = sign * timedelta(hours=hours, minutes=minutes)
+    return (naive - offset).replace(tzinfo=timezone.utc)
+
+
+def format_instant(moment: datetime) -> str:
+    """``2024-05-20T21:10:42Z`` (UTC, whole seconds) for messages and documents."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def humanize(delta: timedelta) -> str:
+    """Rough, readable magnitude of ``delta``: ``"45 seconds"``, ``"7 minutes"``, ``"3 days"``."""
+    seconds = abs(delta.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    count = int(seconds)
+    return f"{count} second{'s' if count != 1 else ''}"
