@@ -1,0 +1,42 @@
+"""A real deskgate server (uvicorn on 127.0.0.1) and Chromium, for the end-to-end tests."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi import FastAPI
+
+from deskgate.config import load_settings
+from deskgate.web.app import create_app
+from support.browser import browser, new_context, playwright, pytest_runtest_makereport, screenshot  # noqa: F401
+from support.server import serve_app
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    base_url: str
+    app: FastAPI
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(engine, database_url) -> Iterator[LiveServer]:
+    """deskgate on a real port; its base URL is what every absolute URL (ACS, entity ID) uses."""
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    settings = load_settings({}, database_url=database_url, base_url=base_url,
+                             secret_key="browser-test-secret")
+    app = create_app(settings, engine=engine)
+    with serve_app(app, port=port) as url:
+        assert url == base_url
+        yield LiveServer(base_url=base_url, app=app)
