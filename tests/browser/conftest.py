@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -40,3 +43,20 @@ def live_server(engine, database_url) -> Iterator[LiveServer]:
     with serve_app(app, port=port) as url:
         assert url == base_url
         yield LiveServer(base_url=base_url, app=app)
+
+
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def readme_shot(screenshot):
+    """Like `screenshot`; with DESKGATE_DOC_SCREENSHOTS=1 also refreshes docs/screenshots/<name>.png
+    (the pictures in the README's setup guides)."""
+
+    def shoot(page, name: str) -> None:
+        path = screenshot(page, name)
+        if os.environ.get("DESKGATE_DOC_SCREENSHOTS") == "1":
+            DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, DOCS_SCREENSHOTS / f"{name}.png")
+
+    return shoot

@@ -17,7 +17,7 @@ def sign_in(page, base_url: str, email: str, password: str = TEST_PASSWORD) -> N
     page.click("button[type=submit]")
 
 
-def test_admin_adds_then_deactivates_an_agent_who_is_signed_out_at_once(live_server, make_account, new_context, screenshot):
+def test_admin_adds_then_deactivates_an_agent_who_is_signed_out_at_once(live_server, make_account, new_context, readme_shot):
     account = make_account(name="Acme Support")
     base = live_server.base_url
 
@@ -25,7 +25,7 @@ def test_admin_adds_then_deactivates_an_agent_who_is_signed_out_at_once(live_ser
     sign_in(admin, base, account.admin_email)
     admin.wait_for_url(f"{base}/console")
     assert admin.locator("#me-role").inner_text() == "admin"
-    screenshot(admin, "console")
+    readme_shot(admin, "console")
 
     admin.goto(f"{base}/manage/agents")
     form = admin.locator("#add-agent")
@@ -38,7 +38,7 @@ def test_admin_adds_then_deactivates_an_agent_who_is_signed_out_at_once(live_ser
     assert "Added riley@acme.test." in admin.locator(".notice").inner_text()
     row = admin.locator("tr[data-email='riley@acme.test']")
     assert "Riley Park" in row.inner_text()
-    screenshot(admin, "manage-agents")
+    readme_shot(admin, "manage-agents")
 
     agent = new_context().new_page()  # a second browser: its own cookies
     sign_in(agent, base, "riley@acme.test")

@@ -26,7 +26,7 @@ def idp(tmp_path):
     running.stop()
 
 
-def admin_connects_the_idp(page, base, account, idp, screenshot) -> dict[str, str]:
+def admin_connects_the_idp(page, base, account, idp, shot) -> dict[str, str]:
     page.goto(f"{base}/login")
     page.fill("input[name=email]", account.admin_email)
     page.fill("input[name=password]", ADMIN_PASSWORD)
@@ -37,7 +37,7 @@ def admin_connects_the_idp(page, base, account, idp, screenshot) -> dict[str, st
     values = {key: page.locator(f"#{key}").inner_text() for key in ("acs-url", "sso-token", "sp-entity-id", "sp-metadata-url", "sso-login-url")}
     assert values["acs-url"] == f"{base}/api/v1/sso/{account.sso_token}/acs/okta"
     assert values["sso-token"] == account.sso_token
-    screenshot(page, "security-before")
+    shot(page, "security-before")
     page.check("#sso-enabled")
     page.fill("#metadata-xml", idp.metadata_xml)
     page.fill("input[name=email_domains]", "acme.test")
@@ -48,14 +48,14 @@ def admin_connects_the_idp(page, base, account, idp, screenshot) -> dict[str, st
     scim_token = page.locator("#scim-token").inner_text()
     assert scim_token.startswith("dgscim_")
     assert page.locator("#scim-base-url").inner_text() == f"{base}/scim/v2/{account.id}"
-    screenshot(page, "security-saved")
+    shot(page, "security-saved")
     return values
 
 
-def test_sp_and_idp_initiated_sign_in_in_a_real_browser(live_server, make_account, new_context, idp, screenshot):
+def test_sp_and_idp_initiated_sign_in_in_a_real_browser(live_server, make_account, new_context, idp, readme_shot):
     base = live_server.base_url
     account = make_account(name="Acme Support")
-    values = admin_connects_the_idp(new_context().new_page(), base, account, idp, screenshot)
+    values = admin_connects_the_idp(new_context().new_page(), base, account, idp, readme_shot)
     # The IdP trusts us through our published SP metadata, as an admin would configure it.
     idp.set_sp_metadata(httpx.get(values["sp-metadata-url"]).text)
 
@@ -64,14 +64,14 @@ def test_sp_and_idp_initiated_sign_in_in_a_real_browser(live_server, make_accoun
     agent.goto(f"{base}/login?next=/console")
     agent.click("#sso-link")
     agent.fill("input[name=email]", AGENT.email)
-    screenshot(agent, "login-with-sso")
+    readme_shot(agent, "login-with-sso")
     agent.click("button[type=submit]")
     agent.wait_for_url(lambda url: url.startswith(idp.base_url.split(":")[0] + ":"))
     submit_login_form(agent, AGENT.username, AGENT.password)
     agent.wait_for_url(f"{base}/console")
     assert agent.locator("#me-email").inner_text() == AGENT.email
     assert agent.locator("#me-name").inner_text() == "Sam Rivera"
-    screenshot(agent, "console-after-sso")
+    readme_shot(agent, "console-after-sso")
 
     # IdP-initiated: a fresh browser starts at the IdP's unsolicited-login URL.
     other = new_context().new_page()
@@ -91,14 +91,14 @@ def test_sp_and_idp_initiated_sign_in_in_a_real_browser(live_server, make_accoun
     admin.goto(f"{base}/manage/security")
     attempts = admin.locator("#sign-in-attempts").inner_text()
     assert attempts.count("signed in") >= 2 and "IdP-initiated" in attempts
-    screenshot(admin, "security-attempts")
+    readme_shot(admin, "security-attempts")
 
 
-def test_idp_initiated_sign_in_is_refused_when_turned_off(live_server, make_account, new_context, idp, screenshot):
+def test_idp_initiated_sign_in_is_refused_when_turned_off(live_server, make_account, new_context, idp, readme_shot):
     base = live_server.base_url
     account = make_account()
     page = new_context().new_page()
-    values = admin_connects_the_idp(page, base, account, idp, screenshot)
+    values = admin_connects_the_idp(page, base, account, idp, readme_shot)
     idp.set_sp_metadata(httpx.get(values["sp-metadata-url"]).text)
     page.uncheck("input[name=allow_idp_initiated]")
     page.click("#sso-form button[type=submit]")
@@ -110,4 +110,4 @@ def test_idp_initiated_sign_in_is_refused_when_turned_off(live_server, make_acco
     agent.locator("h1").wait_for()
     assert agent.locator("h1").inner_text() == "Single sign-on failed"
     assert "Manage › Security" in agent.locator("[role=alert]").inner_text()
-    screenshot(agent, "sso-refused")
+    readme_shot(agent, "sso-refused")

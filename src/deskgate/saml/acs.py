@@ -817,26 +817,25 @@ def _decrypt_name_id(encrypted_id: etree._Element, sp: SPConfig) -> etree._Eleme
 
 
 def _attributes(assertion: etree._Element) -> dict[str, tuple[str, ...]]:
+    """Attribute Name -> values, in document order.
+
+    An attribute Name repeated (Keycloak sends multi-valued attributes as one
+    Attribute element per value) has its values merged. ``xsi:nil`` values are
+    skipped; an AttributeValue holding a NameID (eduPersonTargetedID) yields
+    that NameID's text, and never replaces the Subject NameID.
+    """
     if assertion.find(f"{_SAML}AttributeStatement/{_SAML}EncryptedAttribute") is not None:
         raise SAMLError(
             SAMLErrorCode.ENCRYPTED_ATTRIBUTE_UNSUPPORTED,
             "Assertion carries EncryptedAttribute elements, which are not supported: encrypt the "
             "whole assertion instead",
         )
-    attributes: dict[str, tuple[str, ...]] = {}
+    attributes: dict[str, list[str]] = {}
     for attribute in assertion.iterfind(f"{_SAML}AttributeStatement/{_SAML}Attribute"):
-        name = attribute.get("Name", "")
-        if name in attributes:
-            raise SAMLError(
-                SAMLErrorCode.DUPLICATE_ATTRIBUTE,
-                f"attribute {name!r} appears more than once",
-                received=name,
-            )
-        values = []
+        values = attributes.setdefault(attribute.get("Name", ""), [])
         for value in attribute.findall(f"{_SAML}AttributeValue"):
             if value.get(f"{{{NS_XSI}}}nil") in ("true", "1"):
                 continue
-            nested = value.find(f"{_SAML}NameID")  # e.g. eduPersonTargetedID
+            nested = value.find(f"{_SAML}NameID")
             values.append((text_of(nested if nested is not None else value) or "").strip())
-        attributes[name] = tuple(values)
-    return attributes
+    return {name: tuple(values) for name, values in attributes.items()}

@@ -54,8 +54,6 @@ class SAMLErrorCode(StrEnum):
     """Conditions contains a condition we cannot evaluate (SAML core: must refuse)."""
     WRONG_AUTHN_STATEMENT_COUNT = "wrong_authn_statement_count"
     """Assertion contains more than one AuthnStatement (zero is accepted: Keycloak can omit it)."""
-    DUPLICATE_ATTRIBUTE = "duplicate_attribute"
-    """The same attribute Name appears twice."""
 
     # --- signatures -----------------------------------------------------------
     UNSIGNED = "unsigned"

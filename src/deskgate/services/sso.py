@@ -8,12 +8,13 @@ every attempt that admins read on the Security page.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from deskgate.errors import Conflict, Forbidden, InvalidInput, NotFound
+from deskgate.errors import Conflict, DeskgateError, Forbidden, InvalidInput, NotFound
 from deskgate.saml.acs import VerifiedAssertion, validate_response
 from deskgate.saml.attributes import profile_from_assertion
 from deskgate.saml.config import IdPConfig, SPConfig
@@ -497,3 +498,43 @@ def sp_metadata_for(db: Session, sso_token: str, idp_kind: str, *, base_url: str
         raise NotFound("No SSO configuration at this address.") from None
     connection = ensure_connection(db, account, now)
     return render_sp_metadata(sp_config(connection, urls_for(base_url, account, idp_kind), clock_skew))
+
+
+# --- metadata refresh ----------------------------------------------------------------------
+
+METADATA_MAX_AGE = dt.timedelta(days=1)
+
+
+def refresh_stale_metadata(
+    sessions: Callable[[], Session], fetch: Callable[[str], bytes], now: dt.datetime
+) -> int:
+    """Re-read IdP metadata given by URL when older than a day; return how many were refreshed.
+
+    The fetch runs outside any transaction (no database lock is held while waiting on the
+    network). A failed refresh keeps the working configuration and records the reason, which
+    the Security page shows.
+    """
+    with sessions() as db:
+        due = [
+            (row.account_id, row.metadata_url)
+            for row in sso_store.connections_with_metadata_url(db, older_than=now - METADATA_MAX_AGE)
+        ]
+    refreshed = 0
+    for account_id, url in due:
+        try:
+            parsed: ParsedMetadata | None = parse_metadata_or_explain(fetch(url), now)
+            error = None
+        except DeskgateError as problem:
+            parsed, error = None, problem.message
+        with sessions() as db:
+            connection = sso_store.connection(db, account_id)
+            if connection is None or connection.metadata_url != url:
+                continue  # changed meanwhile by an admin
+            if parsed is not None:
+                apply_metadata(connection, parsed, now)
+                refreshed += 1
+            else:
+                connection.metadata_error = error
+                connection.metadata_fetched_at = now  # retry tomorrow, not on every pass
+            db.commit()
+    return refreshed

@@ -107,6 +107,9 @@ class Agent(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_sign_in_at: Mapped[dt.datetime | None]
+    scim_deleted_at: Mapped[dt.datetime | None]
+    """Set when the IdP DELETEs the user over SCIM: the agent stays (inactive, for history) but
+    SCIM answers 404 for it and lists it no more; a later POST of the same userName revives it."""
 
 
 class AgentSession(Base):

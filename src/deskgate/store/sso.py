@@ -17,6 +17,15 @@ def connection(db: Session, account_id: str) -> SSOConnection | None:
     return db.get(SSOConnection, account_id)
 
 
+def connections_with_metadata_url(db: Session, *, older_than: dt.datetime) -> Sequence[SSOConnection]:
+    return db.scalars(
+        select(SSOConnection).where(
+            SSOConnection.metadata_url.is_not(None),
+            (SSOConnection.metadata_fetched_at.is_(None)) | (SSOConnection.metadata_fetched_at < older_than),
+        )
+    ).all()
+
+
 def add_request(
     db: Session, *, request_id: str, account_id: str, next_path: str, now: dt.datetime, ttl: dt.timedelta
 ) -> None:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+
+import anyio
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -13,13 +19,31 @@ from sqlalchemy.engine import Engine
 
 from deskgate import __version__
 from deskgate.config import Settings
+from deskgate.services import metadata_fetch, sso
 from deskgate.services.auth import SessionPolicy, ThrottlePolicy
 from deskgate.store import secrets as secret_store
-from deskgate.store.base import make_engine, make_sessionmaker
+from deskgate.store.base import make_engine, make_sessionmaker, utcnow
 from deskgate.web import console, errors, manage_agents, manage_security, saml, sign_in
 from deskgate.web.state import AppState
 
 HERE = Path(__file__).parent
+METADATA_REFRESH_INTERVAL = 3600  # seconds; each connection is refreshed once a day
+log = logging.getLogger("deskgate.web")
+
+
+async def _refresh_metadata_forever(state: AppState) -> None:
+    """Every app node runs this; the work is idempotent, so several nodes need no lock."""
+    allow_private = state.settings.allow_private_metadata_urls
+
+    def fetch(url: str) -> bytes:
+        return metadata_fetch.fetch_metadata(url, allow_private=allow_private)
+
+    while True:
+        try:
+            await anyio.to_thread.run_sync(sso.refresh_stale_metadata, state.sessions, fetch, utcnow())
+        except Exception:  # a bad pass must not end the loop; the next one retries
+            log.exception("IdP metadata refresh failed")
+        await asyncio.sleep(METADATA_REFRESH_INTERVAL)
 
 
 def _csrf_secret(settings: Settings, state_sessions: object) -> bytes:
@@ -49,8 +73,21 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
             window=dt.timedelta(seconds=settings.login_failure_window_seconds),
         ),
     )
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        refresher = asyncio.create_task(_refresh_metadata_forever(state))
+        try:
+            yield
+        finally:
+            refresher.cancel()
+
     app = FastAPI(
-        title="deskgate", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
+        title="deskgate",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
     )
     app.state.deskgate = state
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

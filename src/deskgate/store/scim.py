@@ -1,0 +1,524 @@
+"""SCIM queries: agents and groups as the provisioning API sees them, and the request log.
+
+Every function takes the account id; nothing crosses accounts. Agents deleted over SCIM
+(`Agent.scim_deleted_at` set) are invisible here, except to `agent_by_email`, which the
+create use case needs to revive them.
+
+List queries translate the SCIM core's filter IR (`deskgate.scim.query`) to SQL, count with
+SQL and fetch one page with OFFSET/LIMIT in a stable order (the sort key, then the id: ids are
+time-ordered). Nothing here loads a whole table or a whole large group unless asked to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    case,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from deskgate.scim.query import (
+    And,
+    Compare,
+    CompareOp,
+    Const,
+    Filter,
+    ListQuery,
+    Not,
+    Or,
+    Present,
+    SortOrder,
+)
+from deskgate.scim.records import AgentRecord, GroupRecord, MemberRef
+from deskgate.store.models import Agent, Group, GroupMember, Role, ScimRequestLog, ScimToken
+
+CHUNK = 500
+"""Most ids in one `IN (...)` list (SQLite's bound-parameter limit is far above this)."""
+
+
+# --- records -------------------------------------------------------------------------------
+
+
+def agent_record(agent: Agent) -> AgentRecord:
+    return AgentRecord(
+        id=agent.id,
+        email=agent.email,
+        first_name=agent.first_name or None,
+        last_name=agent.last_name or None,
+        display_name=agent.display_name or None,
+        active=agent.active,
+        external_id=agent.external_id,
+        locale=agent.locale,
+        title=agent.title,
+        enterprise=agent.enterprise or {},
+        created_at=agent.created_at,
+        updated_at=agent.updated_at,
+        version=agent.version,
+    )
+
+
+def group_record(group: Group, members: Sequence[MemberRef]) -> GroupRecord:
+    return GroupRecord(
+        id=group.id,
+        display_name=group.display_name,
+        external_id=group.external_id,
+        members=tuple(members),
+        created_at=group.created_at,
+        updated_at=group.updated_at,
+        version=group.version,
+    )
+
+
+def normalize_group_name(display_name: str) -> str:
+    """Group names are unique per account whatever their case."""
+    return display_name.strip().lower()
+
+
+# --- filter IR -> SQL ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Column:
+    """How one canonical SCIM attribute is stored."""
+
+    expr: Any
+    nullable: bool = False
+    blank_is_unset: bool = False
+    """The column keeps "" for "no value" (name parts, display name)."""
+    lowered: bool = False
+    """The column holds a lower-cased copy: compare it with a lower-cased operand."""
+
+
+_USER_COLUMNS: Mapping[str, _Column] = {
+    "id": _Column(Agent.id),
+    "userName": _Column(Agent.email_normalized, lowered=True),
+    "externalId": _Column(Agent.external_id, nullable=True, blank_is_unset=True),
+    "displayName": _Column(Agent.display_name, blank_is_unset=True),
+    "name.givenName": _Column(Agent.first_name, blank_is_unset=True),
+    "name.familyName": _Column(Agent.last_name, blank_is_unset=True),
+    "active": _Column(Agent.active),
+    "title": _Column(Agent.title, nullable=True, blank_is_unset=True),
+    "locale": _Column(Agent.locale, nullable=True, blank_is_unset=True),
+    "meta.created": _Column(Agent.created_at),
+    "meta.lastModified": _Column(Agent.updated_at),
+}
+
+_MEMBERS_VALUE = "members.value"
+
+_GROUP_COLUMNS: Mapping[str, _Column] = {
+    "id": _Column(Group.id),
+    "displayName": _Column(Group.display_name_normalized, lowered=True),
+    "externalId": _Column(Group.external_id, nullable=True, blank_is_unset=True),
+    _MEMBERS_VALUE: _Column(GroupMember.agent_id),
+    "meta.created": _Column(Group.created_at),
+    "meta.lastModified": _Column(Group.updated_at),
+}
+
+
+def _has_value(column: _Column) -> ColumnElement[bool] | None:
+    """SQL for "the attribute has a value" (None: it always has one)."""
+    terms = []
+    if column.nullable:
+        terms.append(column.expr.is_not(None))
+    if column.blank_is_unset:
+        terms.append(column.expr != "")
+    return and_(*terms) if terms else None
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class _FilterSQL:
+    """Translate the core's filter IR for one resource type and one SQL dialect.
+
+    Logic is two-valued (see `deskgate.scim.query`): a comparison on an absent attribute is
+    false, so each comparison on a nullable column is guarded by "is present", and NOT then
+    negates a plain true/false.
+    """
+
+    def __init__(self, columns: Mapping[str, _Column], dialect: str, member_of: Any = None) -> None:
+        self.columns = columns
+        self.sqlite = dialect == "sqlite"
+        self.member_of = member_of
+        """Group.id, for `members.value` (an EXISTS on the membership table)."""
+
+    def __call__(self, expr: Filter) -> ColumnElement[bool]:
+        if isinstance(expr, Const):
+            return true() if expr.value else false()
+        if isinstance(expr, And):
+            return and_(*(self(term) for term in expr.terms))
+        if isinstance(expr, Or):
+            return or_(*(self(term) for term in expr.terms))
+        if isinstance(expr, Not):
+            return not_(self(expr.expr))
+        if isinstance(expr, Present):
+            return self._present(expr.attr)
+        if isinstance(expr, Compare):
+            return self._compare(expr)
+        raise TypeError(f"unknown filter node {expr!r}")  # pragma: no cover - the IR is closed
+
+    def _column(self, attr: str) -> _Column:
+        return self.columns[attr]  # the core only emits whitelisted attributes
+
+    def _members(self, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+        return exists().where(GroupMember.group_id == self.member_of, condition)
+
+    def _present(self, attr: str) -> ColumnElement[bool]:
+        if attr == _MEMBERS_VALUE:
+            return self._members(true())
+        guard = _has_value(self._column(attr))
+        return true() if guard is None else guard
+
+    def _compare(self, node: Compare) -> ColumnElement[bool]:
+        column = self._column(node.attr)
+        condition = self._operator(column, node)
+        if node.attr == _MEMBERS_VALUE:
+            return self._members(condition)
+        guard = _has_value(column)
+        return condition if guard is None else and_(guard, condition)
+
+    def _operator(self, column: _Column, node: Compare) -> ColumnElement[bool]:
+        value = node.value
+        left = column.expr
+        if not isinstance(value, str):  # booleans and datetimes: eq and ordering only
+            return _ORDERING[node.op](left, value)
+        if column.lowered:
+            value = value.lower()
+        elif not node.case_exact:
+            left = func.lower(left)
+            value_expr: Any = func.lower(literal(value))
+            if node.op in _SUBSTRING:
+                return left.like(func.lower(literal(_pattern(node.op, value))), escape="\\")
+            return _ORDERING[node.op](left, value_expr)
+        if node.op in _SUBSTRING:
+            return self._substring_exact(left, node.op, value)
+        return _ORDERING[node.op](left, value)
+
+    def _substring_exact(self, left: Any, op: CompareOp, value: str) -> ColumnElement[bool]:
+        """co/sw/ew that respect case: SQLite's LIKE ignores ASCII case, PostgreSQL's does not."""
+        if not self.sqlite:
+            return left.like(_pattern(op, value), escape="\\")
+        if not value:
+            return true()
+        if op is CompareOp.CO:
+            return func.instr(left, value) > 0
+        if op is CompareOp.SW:
+            return func.substr(left, 1, len(value)) == value
+        return func.substr(left, -len(value)) == value
+
+
+_SUBSTRING = {CompareOp.CO, CompareOp.SW, CompareOp.EW}
+
+_ORDERING: Mapping[CompareOp, Callable[[Any, Any], ColumnElement[bool]]] = {
+    CompareOp.EQ: lambda left, right: left == right,
+    CompareOp.GT: lambda left, right: left > right,
+    CompareOp.GE: lambda left, right: left >= right,
+    CompareOp.LT: lambda left, right: left < right,
+    CompareOp.LE: lambda left, right: left <= right,
+}
+
+
+def _pattern(op: CompareOp, value: str) -> str:
+    escaped = _escape_like(value)
+    if op is CompareOp.CO:
+        return f"%{escaped}%"
+    if op is CompareOp.SW:
+        return f"{escaped}%"
+    return f"%{escaped}"
+
+
+def _order_by(
+    columns: Mapping[str, _Column], query: ListQuery, id_column: Any
+) -> list[Any]:
+    """The sort key (absent values last when ascending), then the id for a stable order."""
+    descending = query.sort_order is SortOrder.DESCENDING
+    if query.sort_by is None:
+        return [id_column.desc() if descending else id_column.asc()]
+    column = columns[query.sort_by.attr]
+    key = column.expr
+    if not query.sort_by.case_exact and not column.lowered and isinstance(key.type, String):
+        key = func.lower(key)
+    terms: list[Any] = []
+    guard = _has_value(column)
+    if guard is not None:
+        absent = case((guard, 0), else_=1)
+        terms.append(absent.desc() if descending else absent.asc())
+    terms.append(key.desc() if descending else key.asc())
+    terms.append(id_column.desc() if descending else id_column.asc())
+    return terms
+
+
+def _page(
+    db: Session, stmt: Select[Any], count_stmt: Select[Any], query: ListQuery
+) -> tuple[int, list[Any]]:
+    """(total matches, the rows of the requested page). Skips the COUNT when the page says it all."""
+    if query.count == 0:
+        return db.scalar(count_stmt) or 0, []
+    rows = list(db.scalars(stmt.offset(query.offset).limit(query.count)))
+    if len(rows) < query.count and (rows or query.offset == 0):
+        return query.offset + len(rows), rows  # the last page: nothing after it
+    return db.scalar(count_stmt) or 0, rows
+
+
+# --- agents ---------------------------------------------------------------------------------
+
+
+def _visible_agents(account_id: str) -> list[ColumnElement[bool]]:
+    return [Agent.account_id == account_id, Agent.scim_deleted_at.is_(None)]
+
+
+def get_agent(db: Session, account_id: str, agent_id: str, *, for_update: bool = False) -> Agent | None:
+    """The agent, unless deleted over SCIM. `for_update` locks its row (PostgreSQL) so that
+    concurrent writes to one agent run one after the other (If-Match, version bumps)."""
+    stmt = select(Agent).where(Agent.id == agent_id, *_visible_agents(account_id))
+    if for_update:
+        stmt = stmt.with_for_update()
+    return db.scalar(stmt)
+
+
+def agent_by_email(db: Session, account_id: str, email_normalized: str) -> Agent | None:
+    """The agent with this (lower-cased) email, deleted over SCIM or not."""
+    return db.scalar(
+        select(Agent).where(Agent.account_id == account_id, Agent.email_normalized == email_normalized)
+    )
+
+
+def list_agents(db: Session, account_id: str, query: ListQuery) -> tuple[int, list[Agent]]:
+    where = _visible_agents(account_id)
+    if query.filter is not None:
+        where.append(_FilterSQL(_USER_COLUMNS, db.get_bind().dialect.name)(query.filter))
+    stmt = select(Agent).where(*where).order_by(*_order_by(_USER_COLUMNS, query, Agent.id))
+    count_stmt = select(func.count()).select_from(Agent).where(*where)
+    return _page(db, stmt, count_stmt, query)
+
+
+def agent_names(db: Session, account_id: str, agent_ids: Collection[str]) -> dict[str, str]:
+    """{agent id: display name or email} for the ids that are visible agents of the account."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(agent_ids):
+        rows = db.execute(
+            select(Agent.id, Agent.display_name, Agent.email).where(
+                Agent.id.in_(chunk), *_visible_agents(account_id)
+            )
+        )
+        found.update((agent_id, name or email) for agent_id, name, email in rows)
+    return found
+
+
+def set_roles(
+    db: Session, account_id: str, agent_ids: Collection[str], role: Role, now: dt.datetime
+) -> list[str]:
+    """Give these agents `role` (those who don't have it yet); return the ids changed."""
+    changed: list[str] = []
+    for chunk in _chunks(agent_ids):
+        ids = list(
+            db.scalars(
+                select(Agent.id).where(
+                    Agent.account_id == account_id, Agent.id.in_(chunk), Agent.role != role.value
+                )
+            )
+        )
+        if ids:
+            db.execute(
+                update(Agent)
+                .where(Agent.account_id == account_id, Agent.id.in_(ids))
+                .values(role=role.value, version=Agent.version + 1, updated_at=now)
+            )
+            changed.extend(ids)
+    return changed
+
+
+def admins_among(db: Session, account_id: str, agent_ids: Collection[str]) -> list[tuple[str, str, bool]]:
+    """(id, email, active) of the admins among these agents, in id order."""
+    found: list[tuple[str, str, bool]] = []
+    for chunk in _chunks(agent_ids):
+        found.extend(
+            db.execute(
+                select(Agent.id, Agent.email, Agent.active).where(
+                    Agent.account_id == account_id, Agent.id.in_(chunk), Agent.role == Role.ADMIN
+                )
+            ).tuples()
+        )
+    return sorted(found)
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+
+def get_group(db: Session, account_id: str, group_id: str, *, for_update: bool = False) -> Group | None:
+    stmt = select(Group).where(Group.account_id == account_id, Group.id == group_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return db.scalar(stmt)
+
+
+def list_groups(db: Session, account_id: str, query: ListQuery) -> tuple[int, list[Group]]:
+    where: list[ColumnElement[bool]] = [Group.account_id == account_id]
+    if query.filter is not None:
+        translate = _FilterSQL(_GROUP_COLUMNS, db.get_bind().dialect.name, member_of=Group.id)
+        where.append(translate(query.filter))
+    stmt = select(Group).where(*where).order_by(*_order_by(_GROUP_COLUMNS, query, Group.id))
+    count_stmt = select(func.count()).select_from(Group).where(*where)
+    return _page(db, stmt, count_stmt, query)
+
+
+def members_of(db: Session, group_ids: Collection[str]) -> dict[str, list[MemberRef]]:
+    """{group id: its members (id order)} for a page of groups, in one query per chunk."""
+    result: dict[str, list[MemberRef]] = {group_id: [] for group_id in group_ids}
+    for chunk in _chunks(group_ids):
+        rows = db.execute(
+            select(GroupMember.group_id, Agent.id, Agent.display_name, Agent.email)
+            .join(Agent, Agent.id == GroupMember.agent_id)
+            .where(GroupMember.group_id.in_(chunk))
+            .order_by(GroupMember.group_id, Agent.id)
+        )
+        for group_id, agent_id, name, email in rows:
+            result[group_id].append(MemberRef(agent_id, name or email))
+    return result
+
+
+def member_ids_among(db: Session, group_id: str, agent_ids: Collection[str]) -> set[str]:
+    """Which of these agents are members of the group (without reading the whole group)."""
+    found: set[str] = set()
+    for chunk in _chunks(agent_ids):
+        found.update(
+            db.scalars(
+                select(GroupMember.agent_id).where(
+                    GroupMember.group_id == group_id, GroupMember.agent_id.in_(chunk)
+                )
+            )
+        )
+    return found
+
+
+def all_member_ids(db: Session, group_id: str) -> list[str]:
+    return list(
+        db.scalars(
+            select(GroupMember.agent_id).where(GroupMember.group_id == group_id).order_by(GroupMember.agent_id)
+        )
+    )
+
+
+def add_members(db: Session, group_id: str, agent_ids: Iterable[str]) -> None:
+    rows = [{"group_id": group_id, "agent_id": agent_id} for agent_id in agent_ids]
+    for start in range(0, len(rows), CHUNK):
+        db.execute(insert(GroupMember), rows[start : start + CHUNK])
+
+
+def remove_members(db: Session, group_id: str, agent_ids: Collection[str]) -> None:
+    for chunk in _chunks(agent_ids):
+        db.execute(
+            delete(GroupMember).where(GroupMember.group_id == group_id, GroupMember.agent_id.in_(chunk))
+        )
+
+
+def groups_of_agent(db: Session, account_id: str, agent_id: str) -> list[Group]:
+    return list(
+        db.scalars(
+            select(Group)
+            .join(GroupMember, GroupMember.group_id == Group.id)
+            .where(Group.account_id == account_id, GroupMember.agent_id == agent_id)
+            .order_by(Group.id)
+        )
+    )
+
+
+def in_admin_groups(
+    db: Session, account_id: str, agent_ids: Collection[str], *, except_group: str | None = None
+) -> set[str]:
+    """Which of these agents are members of a "members are admins" group (other than one)."""
+    found: set[str] = set()
+    for chunk in _chunks(agent_ids):
+        stmt = (
+            select(GroupMember.agent_id)
+            .join(Group, Group.id == GroupMember.group_id)
+            .where(Group.account_id == account_id, Group.grants_admin.is_(True), GroupMember.agent_id.in_(chunk))
+        )
+        if except_group is not None:
+            stmt = stmt.where(Group.id != except_group)
+        found.update(db.scalars(stmt))
+    return found
+
+
+def bump_groups(db: Session, group_ids: Collection[str], now: dt.datetime) -> None:
+    for chunk in _chunks(group_ids):
+        db.execute(
+            update(Group).where(Group.id.in_(chunk)).values(version=Group.version + 1, updated_at=now)
+        )
+
+
+def delete_group(db: Session, group: Group) -> None:
+    db.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
+    db.delete(group)
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    id: str
+    display_name: str
+    external_id: str | None
+    grants_admin: bool
+    member_count: int
+
+
+def group_summaries(db: Session, account_id: str, limit: int) -> list[GroupSummary]:
+    """The account's groups by name, with member counts (for the Security page)."""
+    counts = (
+        select(GroupMember.group_id, func.count().label("n")).group_by(GroupMember.group_id).subquery()
+    )
+    rows = db.execute(
+        select(Group.id, Group.display_name, Group.external_id, Group.grants_admin, counts.c.n)
+        .outerjoin(counts, counts.c.group_id == Group.id)
+        .where(Group.account_id == account_id)
+        .order_by(Group.display_name_normalized)
+        .limit(limit)
+    )
+    return [GroupSummary(gid, name, ext, bool(admin), n or 0) for gid, name, ext, admin, n in rows]
+
+
+# --- tokens and the request log --------------------------------------------------------------
+
+
+def touch_token(db: Session, token_id: str, now: dt.datetime) -> None:
+    db.execute(update(ScimToken).where(ScimToken.id == token_id).values(last_used_at=now))
+
+
+def add_request_log(db: Session, row: ScimRequestLog) -> None:
+    db.add(row)
+
+
+def recent_requests(db: Session, account_id: str, limit: int) -> list[ScimRequestLog]:
+    return list(
+        db.scalars(
+            select(ScimRequestLog)
+            .where(ScimRequestLog.account_id == account_id)
+            .order_by(ScimRequestLog.at.desc(), ScimRequestLog.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
+    items = list(values)
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
