@@ -77,6 +77,10 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
     """Apply migrations, then serve the web app."""
     import uvicorn
 
+    if "DESKGATE_BASE_URL" not in os.environ:
+        # Absolute URLs (ACS, entity IDs) must name where we listen; workers inherit this.
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        os.environ["DESKGATE_BASE_URL"] = f"http://{shown_host}:{port}"
     settings = _settings()
     if demo:
         with _transaction(settings) as db:

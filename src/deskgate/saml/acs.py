@@ -710,13 +710,14 @@ def _check_one_confirmation(confirmation: etree._Element, sp: SPConfig, now: dat
         )
     not_before = _time_attr(data, "NotBefore", "SubjectConfirmationData")
     not_on_or_after = _time_attr(data, "NotOnOrAfter", "SubjectConfirmationData")
+    _check_window("SubjectConfirmationData", not_before, not_on_or_after, now, sp.clock_skew)
     if not_on_or_after is None:
         raise SAMLError(
-            SAMLErrorCode.EXPIRED,
-            "SubjectConfirmationData has no NotOnOrAfter, so the assertion would never expire",
+            SAMLErrorCode.NO_BEARER_CONFIRMATION,
+            "bearer SubjectConfirmationData has no NotOnOrAfter, so the assertion could be replayed "
+            "forever (Web SSO profile 4.1.4.2 requires one)",
             expected="a NotOnOrAfter",
         )
-    _check_window("SubjectConfirmationData", not_before, not_on_or_after, now, sp.clock_skew)
     return _Confirmation(in_response_to=data.get("InResponseTo"), not_on_or_after=not_on_or_after)
 
 

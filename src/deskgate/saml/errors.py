@@ -89,13 +89,13 @@ class SAMLErrorCode(StrEnum):
     NOT_YET_VALID = "not_yet_valid"
     """NotBefore (Conditions or SubjectConfirmationData) or IssueInstant is in the future beyond the clock skew."""
     EXPIRED = "expired"
-    """NotOnOrAfter (Conditions or SubjectConfirmationData) has passed beyond the clock skew, or is missing from SubjectConfirmationData."""
+    """NotOnOrAfter (Conditions or SubjectConfirmationData) has passed, beyond the clock skew."""
     SESSION_EXPIRED = "session_expired"
     """AuthnStatement SessionNotOnOrAfter has passed."""
 
     # --- subject ------------------------------------------------------------------
     NO_BEARER_CONFIRMATION = "no_bearer_confirmation"
-    """No bearer SubjectConfirmation with SubjectConfirmationData."""
+    """No usable bearer SubjectConfirmation (none, no SubjectConfirmationData, or no NotOnOrAfter in it)."""
     MISSING_NAME_ID = "missing_name_id"
     """Subject has no (or an empty) NameID."""
     WRONG_SP_NAME_QUALIFIER = "wrong_sp_name_qualifier"

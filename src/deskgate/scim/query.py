@@ -72,7 +72,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from scim2_models import Path, ScimFilter
 from scim2_models.path import (
@@ -172,8 +172,11 @@ class Const:
     value: bool
 
 
-FilterExpr = Union[Compare, Present, And, Or, Not]  # noqa: UP007 - used at runtime
-Filter = Union[FilterExpr, Const]  # noqa: UP007
+FilterExpr: TypeAlias = Compare | Present | And | Or | Not
+"""A filter node the store translates."""
+
+Filter: TypeAlias = FilterExpr | Const
+"""A parsed filter: a node, or a constant standing for the whole filter."""
 
 
 class SortOrder(StrEnum):

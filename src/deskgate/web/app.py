@@ -23,7 +23,7 @@ from deskgate.services import metadata_fetch, sso
 from deskgate.services.auth import SessionPolicy, ThrottlePolicy
 from deskgate.store import secrets as secret_store
 from deskgate.store.base import make_engine, make_sessionmaker, utcnow
-from deskgate.web import console, errors, manage_agents, manage_security, saml, sign_in
+from deskgate.web import console, errors, manage_agents, manage_security, saml, scim, sign_in
 from deskgate.web.state import AppState
 
 HERE = Path(__file__).parent
@@ -98,5 +98,6 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    scim.install(app)
     errors.install(app)
     return app
