@@ -34,7 +34,7 @@ from .mapping import (
     serialize_user,
     user_list_response,
 )
-from .patch import apply_group_patch, apply_user_patch
+from .patch import apply_group_patch, apply_user_patch, referenced_member_ids
 from .query import DEFAULT_COUNT, MAX_COUNT, ListQuery, parse_list_query, parse_search_request
 from .records import (
     AgentFields,
@@ -76,6 +76,7 @@ __all__ = [
     "matches",
     "parse_list_query",
     "parse_search_request",
+    "referenced_member_ids",
     "resource_type_body",
     "resource_types_body",
     "schema_body",

@@ -38,6 +38,7 @@ from .query import DEFAULT_COUNT, MAX_COUNT
 from .records import ResourceKind
 
 __all__ = [
+    "protocol_schemas",
     "resource_type_body",
     "resource_types",
     "resource_types_body",
@@ -94,8 +95,29 @@ def _trim(schema: Schema, keep: dict[str, tuple[str, ...] | None] | None) -> Sch
     return schema.model_copy(update={"attributes": attributes})
 
 
-def schemas(base_url: str) -> list[Schema]:
-    """The User, enterprise User and Group schemas, with ``meta.location``."""
+def _with_meta(schema: Schema, base: str, description: str | None = None) -> Schema:
+    update: dict[str, Any] = {
+        "meta": Meta(resource_type="Schema", location=f"{base}/Schemas/{schema.id}")
+    }
+    if description is not None:
+        update["description"] = description
+    return schema.model_copy(update=update)
+
+
+def protocol_schemas(base_url: str) -> list[Schema]:
+    """The RFC 7643 §7 schemas of the discovery resources themselves
+    (ServiceProviderConfig, ResourceType, Schema), which scim2-tester expects
+    on ``/Schemas``."""
+    base = _base(base_url)
+    return [
+        _with_meta(model.to_schema(), base)
+        for model in (ServiceProviderConfig, ResourceType, Schema)
+    ]
+
+
+def schemas(base_url: str, *, include_protocol: bool = False) -> list[Schema]:
+    """The User, enterprise User and Group schemas, with ``meta.location``, then
+    (``include_protocol``) the :func:`protocol_schemas`."""
     base = _base(base_url)
     published = [
         (_trim(User.to_schema(), _USER_ATTRIBUTES), "Agent accounts"),
@@ -104,14 +126,9 @@ def schemas(base_url: str) -> list[Schema]:
     ]
     result = []
     for schema, description in published:
-        result.append(
-            schema.model_copy(
-                update={
-                    "description": description,
-                    "meta": Meta(resource_type="Schema", location=f"{base}/Schemas/{schema.id}"),
-                }
-            )
-        )
+        result.append(_with_meta(schema, base, description))
+    if include_protocol:
+        result.extend(protocol_schemas(base_url))
     return result
 
 
@@ -204,14 +221,15 @@ def resource_type_body(base_url: str, name: str) -> dict[str, Any]:
     raise NotFoundException(detail=f"no resource type {name!r}")
 
 
-def schemas_body(base_url: str) -> dict[str, Any]:
-    """``GET /Schemas``: a ListResponse."""
-    return _list_body(schemas(base_url), Schema)
+def schemas_body(base_url: str, *, include_protocol: bool = False) -> dict[str, Any]:
+    """``GET /Schemas``: a ListResponse (see :func:`schemas`)."""
+    return _list_body(schemas(base_url, include_protocol=include_protocol), Schema)
 
 
 def schema_body(base_url: str, schema_id: str) -> dict[str, Any]:
-    """``GET /Schemas/{urn}`` (URN matched case-insensitively); 404 otherwise."""
-    for schema in schemas(base_url):
+    """``GET /Schemas/{urn}`` (URN matched case-insensitively, protocol schemas
+    included); 404 otherwise."""
+    for schema in schemas(base_url, include_protocol=True):
         if str(schema.id).lower() == schema_id.lower():
             return schema.model_dump(scim_ctx=_DUMP)
     raise NotFoundException(detail=f"no schema {schema_id!r}")

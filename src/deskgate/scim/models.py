@@ -16,7 +16,7 @@ from scim2_models import (
     User,
 )
 
-from .errors import InvalidSyntaxException, SCIMException, exception_from_validation_error
+from .errors import InvalidSyntaxException, exception_from_validation_error
 
 UserResource = User[EnterpriseUser]
 """A deskgate User: the core User schema with the enterprise extension (optional)."""
@@ -61,8 +61,6 @@ def validate(model: type[_M], payload: Any, context: Context) -> _M:
         return model.model_validate(dict(payload), scim_ctx=context, scim_policy=POLICY)
     except ValidationError as exc:
         raise exception_from_validation_error(exc) from None
-    except SCIMException:
-        raise
 
 
 def casefold_key(mapping: Mapping[str, Any], name: str) -> str | None:

@@ -84,7 +84,7 @@ from .records import (
     UserUpdate,
 )
 
-__all__ = ["apply_group_patch", "apply_user_patch"]
+__all__ = ["apply_group_patch", "apply_user_patch", "referenced_member_ids"]
 
 _OPS = ("add", "remove", "replace")
 
@@ -178,8 +178,6 @@ def _run(patch: PatchOp[Any], resource: Any) -> None:
         patch.patch(resource, scim_policy=POLICY)
     except ValidationError as exc:
         raise exception_from_validation_error(exc) from None
-    except SCIMException:
-        raise
 
 
 # ---------------------------------------------------------------------------
@@ -402,32 +400,45 @@ def _eq_value_ids(node: FilterNode | None) -> list[str] | None:
     return None
 
 
-def _apply_member_operation(
-    state: dict[str, MemberRef], operation: Any, record: GroupRecord
-) -> dict[str, MemberRef]:
-    path = operation.path
-    op = operation.op.value
+def _member_operation_kind(op: str, path: Path[Any], value: Any) -> tuple[str, list[str]]:
+    """What a (normalised) operation on ``members`` does, for the fast path.
+
+    ``("add"|"replace", ids)`` with the entries in ``value``, ``("remove", ids)``
+    for named members, ``("clear", [])``, or ``("other", [])`` for anything that
+    has to go through scim2-models with the whole membership.
+    """
     whole = path.value_filter is None and len(path.parts) == 1
-    if whole and op == "add":
-        for item in operation.value:
-            state.setdefault(item["value"], MemberRef(item["value"], item.get("display")))
-        return state
-    if whole and op == "replace":
-        return {
-            item["value"]: MemberRef(item["value"], item.get("display")) for item in operation.value
-        }
+    if whole and op in ("add", "replace"):
+        return op, [item["value"] for item in value]
     if whole and op == "remove":
-        if operation.value is None:
-            return {}
-        for item in operation.value:
-            state.pop(item["value"], None)
-        return state
+        if value is None:
+            return "clear", []
+        return "remove", [item["value"] for item in value]
     if op == "remove" and len(path.parts) == 1:
         ids = _eq_value_ids(path.value_filter)
         if ids is not None:
-            for agent_id in ids:
-                state.pop(agent_id, None)
-            return state
+            return "remove", ids
+    return "other", []
+
+
+def _apply_member_operation(
+    state: dict[str, MemberRef], operation: Any, record: GroupRecord
+) -> dict[str, MemberRef]:
+    op = operation.op.value
+    kind, ids = _member_operation_kind(op, operation.path, operation.value)
+    if kind in ("add", "replace"):
+        refs = [MemberRef(item["value"], item.get("display")) for item in operation.value]
+        if kind == "replace":
+            return {ref.agent_id: ref for ref in refs}
+        for ref in refs:
+            state.setdefault(ref.agent_id, ref)
+        return state
+    if kind == "clear":
+        return {}
+    if kind == "remove":
+        for agent_id in ids:
+            state.pop(agent_id, None)
+        return state
     # Anything else: scim2-models on the group with its full membership.
     group = GroupResource(
         id=record.id,
@@ -438,13 +449,43 @@ def _apply_member_operation(
     return {ref.agent_id: ref for ref in member_refs(group.members or ())}
 
 
-def apply_group_patch(record: GroupRecord, body: Any) -> GroupUpdate:
-    """Apply a PATCH body to a group whose ``members`` is its full membership.
+def referenced_member_ids(body: Any) -> frozenset[str] | None:
+    """The agents a group PATCH can add or remove, when that is all its member
+    operations do (Okta's ``remove members[value eq "x"]`` + ``add members``,
+    Entra's ``Add``/``Remove`` with a value list, renames); ``None`` when some
+    operation needs the whole membership (replace members, remove all members,
+    any other member path or filter).
 
-    Returns the new fields and the exact member difference (``added`` agents
-    that were not members, ``removed`` agents that were). The store checks that
-    added agents belong to the account. Raises SCIMException (400) like
-    :func:`apply_user_patch`.
+    With a set, the store may load only the memberships of those agents into
+    ``GroupRecord.members``: :func:`apply_group_patch` then still reports exact
+    ``added``/``removed`` (``fields.members`` is then only that subset's result).
+    A body :func:`apply_group_patch` will refuse gives an empty set.
+    """
+    try:
+        _, member_ops = _group_operations(_operations(body), resource_id="")
+    except SCIMException:
+        return frozenset()
+    referenced: set[str] = set()
+    for entry in member_ops:
+        bound, _ = _resolve(GroupResource, entry["path"])
+        if bound is None:
+            return frozenset()
+        kind, ids = _member_operation_kind(entry["op"], bound, entry.get("value"))
+        if kind not in ("add", "remove"):
+            return None
+        referenced.update(ids)
+    return frozenset(referenced)
+
+
+def apply_group_patch(record: GroupRecord, body: Any) -> GroupUpdate:
+    """Apply a PATCH body to a group.
+
+    ``record.members`` is the full membership, or, when
+    :func:`referenced_member_ids` returns a set, at least the memberships of
+    those agents. Returns the new fields and the exact member difference
+    (``added`` agents that were not members, ``removed`` agents that were). The
+    store checks that added agents belong to the account. Raises SCIMException
+    (400) like :func:`apply_user_patch`.
     """
     attribute_ops, member_ops = _group_operations(_operations(body), record.id)
     current = record.fields()

@@ -20,6 +20,8 @@ satisfies it" (an ``EXISTS`` on the membership table).
 
 When ``case_exact`` is False (strings only), compare case-insensitively
 (``lower(col)`` against ``lower(:v)``), for every operator, ordering included.
+Datetimes are aware UTC values. :func:`deskgate.scim.evaluate.matches` is the
+reference implementation of these semantics (tested against scim2-models).
 
 Canonical attributes (the whitelist; anything else is ``invalidFilter``):
 
