@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-
 import samlfactory
+
 from deskgate.saml.config import IdPConfig, SPConfig
 
 CORPUS_ENV = "DESKGATE_SAML_CORPUS"
@@ -32,7 +33,9 @@ _VERDICTS: list[dict[str, str]] = []
 def corpus_path() -> Path:
     """Where the corpus is expected (it may be absent)."""
     configured = os.environ.get(CORPUS_ENV)
-    return Path(configured) if configured else (REPO_ROOT / ".." / "shared" / "saml-corpus").resolve()
+    return (
+        Path(configured) if configured else (REPO_ROOT / ".." / "shared" / "saml-corpus").resolve()
+    )
 
 
 @pytest.fixture(scope="session")
@@ -114,9 +117,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     write("case | corpus index | expected (ours) | got | reason")
     for row in rows:
         mark = "" if row["result"] == "passed" else "  <-- MISMATCH"
-        write(f"{row['case']} | {row['index']} | {row['expected']} | {row['got']} | {row['reason']}{mark}")
+        reason = " ".join(row["reason"].split())
+        reason = reason if len(reason) <= 160 else reason[:157] + "..."
+        write(f"{row['case']} | {row['index']} | {row['expected']} | {row['got']} | {reason}{mark}")
     accepted = sum(1 for r in rows if r["got"] == "ACCEPT")
-    differs = sum(1 for r in rows if r["index"] in ("ACCEPT", "REJECT") and (r["index"] == "ACCEPT") != (r["got"] == "ACCEPT"))
+    differs = sum(
+        1
+        for r in rows
+        if r["index"] in ("ACCEPT", "REJECT") and (r["index"] == "ACCEPT") != (r["got"] == "ACCEPT")
+    )
     failed = sum(1 for r in rows if r["result"] != "passed")
     write(
         f"{len(rows)} cases: {accepted} accepted, {len(rows) - accepted} refused; "

@@ -19,7 +19,7 @@ import dataclasses
 import functools
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import xmlsec
 from cryptography import x509
@@ -41,7 +41,7 @@ BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 
 # A fixed instant, so tests never read the wall clock.
-NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,12 @@ class KeyPair:
         return "".join(line for line in lines if "-----" not in line)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def keypair(label: str, bits: int = 2048, days: int = 3650) -> KeyPair:
     """A cached RSA key pair per ``label`` (RSA generation is slow)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"test {label}")])
-    not_before = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    not_before = datetime(2020, 1, 1, tzinfo=UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -86,7 +86,7 @@ def keypair(label: str, bits: int = 2048, days: int = 3650) -> KeyPair:
 
 def isoformat(moment: datetime) -> str:
     """SAML xs:dateTime in UTC with a Z suffix."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_id() -> str:
@@ -136,7 +136,9 @@ class ResponseSpec:
     status_message: str | None = None
 
 
-def _sub(parent: etree._Element, ns: str, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+def _sub(
+    parent: etree._Element, ns: str, tag: str, text: str | None = None, **attrs: str
+) -> etree._Element:
     el = etree.SubElement(parent, f"{{{ns}}}{tag}", nsmap=None)
     for key, value in attrs.items():
         el.set(key, value)
@@ -148,7 +150,9 @@ def _sub(parent: etree._Element, ns: str, tag: str, text: str | None = None, **a
 def build_assertion(spec: ResponseSpec) -> etree._Element:
     """An unsigned ``saml:Assertion`` element (standalone document root)."""
     now = spec.now
-    a = etree.Element(f"{{{NS_SAML}}}Assertion", nsmap={"saml": NS_SAML, "xs": C.NS_XS, "xsi": C.NS_XSI})
+    a = etree.Element(
+        f"{{{NS_SAML}}}Assertion", nsmap={"saml": NS_SAML, "xs": C.NS_XS, "xsi": C.NS_XSI}
+    )
     a.set("ID", spec.assertion_id)
     a.set("Version", "2.0")
     a.set("IssueInstant", isoformat(spec.issue_instant or now))
@@ -285,9 +289,11 @@ def encrypt_assertion(
     enc_key = xmlsec.template.add_encrypted_key(key_info, key_transport)
     xmlsec.template.encrypted_data_ensure_cipher_value(enc_key)
     ctx = xmlsec.EncryptionContext(manager)
-    bits = {xmlsec.Transform.AES128: 128, xmlsec.Transform.AES128_GCM: 128, xmlsec.Transform.AES192: 192}.get(
-        block, 256
-    )
+    bits = {
+        xmlsec.Transform.AES128: 128,
+        xmlsec.Transform.AES128_GCM: 128,
+        xmlsec.Transform.AES192: 192,
+    }.get(block, 256)
     ctx.key = xmlsec.Key.generate(
         xmlsec.KeyData.DES if block == xmlsec.Transform.DES3 else xmlsec.KeyData.AES,
         192 if block == xmlsec.Transform.DES3 else bits,
@@ -312,14 +318,18 @@ def make_response_xml(
     idp_key = idp_key or keypair("idp")
     assertion = build_assertion(spec)
     if sign_assertion:
-        assertion = sign_element(assertion, idp_key, sign_algorithm=sign_algorithm, digest_algorithm=digest_algorithm)
+        assertion = sign_element(
+            assertion, idp_key, sign_algorithm=sign_algorithm, digest_algorithm=digest_algorithm
+        )
     if encrypt_for:
         payload = encrypt_assertion(assertion, encrypt_for)
     else:
         payload = assertion
     response = build_response(spec, payload)
     if sign_response:
-        response = sign_element(response, idp_key, sign_algorithm=sign_algorithm, digest_algorithm=digest_algorithm)
+        response = sign_element(
+            response, idp_key, sign_algorithm=sign_algorithm, digest_algorithm=digest_algorithm
+        )
     return to_bytes(response)
 
 
@@ -335,3 +345,25 @@ def make_response(spec: ResponseSpec | None = None, **kwargs: object) -> str:
 def spec(**changes: object) -> ResponseSpec:
     """A default :class:`ResponseSpec` with ``changes`` applied."""
     return dataclasses.replace(ResponseSpec(), **changes)  # type: ignore[arg-type]
+
+
+def encrypt_name_id(assertion: etree._Element, recipient_cert_pem: str) -> etree._Element:
+    """Replace the Subject NameID of ``assertion`` (in place) by an EncryptedID for ``recipient_cert_pem``."""
+    name_id = assertion.find(f"{{{NS_SAML}}}Subject/{{{NS_SAML}}}NameID")
+    assert name_id is not None
+    holder = encrypt_assertion(name_id, recipient_cert_pem)  # same XML-Encryption shape
+    holder.tag = f"{{{NS_SAML}}}EncryptedID"
+    name_id.getparent().replace(name_id, holder)
+    return assertion
+
+
+def signed_assertion(
+    spec: ResponseSpec, idp_key: KeyPair | None = None, **sign: str
+) -> etree._Element:
+    """A standalone signed Assertion element for ``spec``."""
+    return sign_element(build_assertion(spec), idp_key or keypair("idp"), **sign)
+
+
+def wrap(assertion_or_payload: etree._Element, spec: ResponseSpec) -> bytes:
+    """An unsigned Response around an already signed/encrypted payload."""
+    return to_bytes(build_response(spec, assertion_or_payload))

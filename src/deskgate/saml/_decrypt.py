@@ -55,7 +55,9 @@ def check_encryption_algorithms(container: etree._Element, what: str) -> None:
     Raises:
         SAMLError: UNSUPPORTED_ENCRYPTION_ALGORITHM.
     """
-    for data in container.xpath(".//xenc:EncryptedData | .//xenc:EncryptedKey", namespaces={"xenc": NS_XENC}):
+    for data in container.xpath(
+        ".//xenc:EncryptedData | .//xenc:EncryptedKey", namespaces={"xenc": NS_XENC}
+    ):
         method = data.find(f"{_XENC}EncryptionMethod")
         algorithm = None if method is None else method.get("Algorithm")
         if algorithm not in ENCRYPTION_ALGORITHMS:
@@ -89,12 +91,18 @@ def _inline_retrieval_method(container: etree._Element, encrypted_data: etree._E
     """Move a same-document EncryptedKey referenced by ds:RetrievalMethod into KeyInfo (as python3-saml does)."""
     key_info = encrypted_data.find(f"{_DS}KeyInfo")
     if key_info is None or len(key_info) == 0:
-        raise SAMLError(SAMLErrorCode.DECRYPTION_FAILED, "EncryptedData has no KeyInfo (no encrypted key to use)")
+        raise SAMLError(
+            SAMLErrorCode.DECRYPTION_FAILED,
+            "EncryptedData has no KeyInfo (no encrypted key to use)",
+        )
     for child in list(key_info):
         if child.tag != f"{_DS}RetrievalMethod":
             continue
         if child.get("Type") != _ENCRYPTED_KEY_TYPE:
-            raise SAMLError(SAMLErrorCode.DECRYPTION_FAILED, "unsupported RetrievalMethod in EncryptedData KeyInfo")
+            raise SAMLError(
+                SAMLErrorCode.DECRYPTION_FAILED,
+                "unsupported RetrievalMethod in EncryptedData KeyInfo",
+            )
         uri = child.get("URI", "")
         if not uri.startswith("#"):
             continue

@@ -8,7 +8,7 @@ honour offsets, because we compare against the caller's ``now`` ourselves.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 _XS_DATETIME = re.compile(
     r"^(?P<date>-?\d{4,}-\d{2}-\d{2})T(?P<time>\d{2}:\d{2}:\d{2})"
@@ -21,7 +21,7 @@ def require_utc_aware(now: datetime, name: str = "now") -> datetime:
     """Return ``now`` in UTC; refuse naive datetimes (they hide clock bugs)."""
     if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime (UTC)")
-    return now.astimezone(timezone.utc)
+    return now.astimezone(UTC)
 
 
 def parse_xs_datetime(value: str) -> datetime:
@@ -45,12 +45,12 @@ def parse_xs_datetime(value: str) -> datetime:
         sign = 1 if tz[0] == "+" else -1
         hours, minutes = int(tz[1:3]), int(tz[4:6])
         offset = sign * timedelta(hours=hours, minutes=minutes)
-    return (naive - offset).replace(tzinfo=timezone.utc)
+    return (naive - offset).replace(tzinfo=UTC)
 
 
 def format_instant(moment: datetime) -> str:
     """``2024-05-20T21:10:42Z`` (UTC, whole seconds) for messages and documents."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def humanize(delta: timedelta) -> str:

@@ -99,7 +99,9 @@ def schema_errors(document: etree._Element, name: str = PROTOCOL_XSD) -> str | N
     if schema.validate(document):
         return None
     error = schema.error_log.last_error
-    return f"line {error.line}: {error.message}" if error is not None else "schema validation failed"
+    return (
+        f"line {error.line}: {error.message}" if error is not None else "schema validation failed"
+    )
 
 
 def text_of(element: etree._Element | None) -> str | None:

@@ -18,10 +18,14 @@ What the caller (a service with a database) must still do
 
 How python3-saml is used, and why not ``is_valid``
 ---------------------------------------------------
-python3-saml does the parsing (defused parser), decryption, signature-element
-sanity checks (``process_signed_elements``, ``validate_num_assertions``), status
-parsing and the XML-signature verification itself (``validate_node_sign`` ->
-xmlsec). We do **not** call ``OneLogin_Saml2_Response.is_valid``:
+python3-saml does the decoding and parsing (``OneLogin_Saml2_Response``:
+defused parser, no DTD/entities/network), the signature-placement sanity checks
+(``process_signed_elements``, ``validate_num_assertions``), status parsing
+(``get_status``) and provides the XSDs. The cryptography is xmlsec, the
+library python3-saml drives, called the way python3-saml calls it
+(``validate_node_sign``, ``decrypt_element``) with algorithm allow-lists and
+cached keys added (see ``_signatures`` and ``_decrypt``). We do **not** call
+``OneLogin_Saml2_Response.is_valid``:
 
 * Clock: ``is_valid`` and ``validate_timestamps`` read the wall clock through
   ``OneLogin_Saml2_Utils.now()`` (response.py: SessionNotOnOrAfter, the
@@ -32,10 +36,12 @@ xmlsec). We do **not** call ``OneLogin_Saml2_Response.is_valid``:
   none of the toolkit methods we call reads the clock.
 * Semantics it gets wrong for us: Recipient is a substring test, Destination
   a prefix test, InResponseTo is ignored unless a request id is passed,
-  missing Audience/Recipient/NotOnOrAfter are accepted, and only the first
-  Reference's algorithms are looked at.
+  missing Audience/Recipient/NotOnOrAfter are accepted, only the first
+  Reference's algorithms are looked at, and KeyInfo-supplied transforms are
+  run unchecked.
 * Speed: it re-compiles the protocol XSD on every call (~2 ms, half of its
-  cost); we validate against a schema compiled once per thread.
+  cost) and re-parses the IdP certificate and builds an X509 key store per
+  signature / decryption; we compile once per thread and cache keys.
 """
 
 from __future__ import annotations
@@ -148,16 +154,22 @@ def validate_response(
 ) -> VerifiedAssertion:
     """Validate an HTTP-POST ``SAMLResponse`` for ``sp`` from ``idp`` at instant ``now``.
 
-    Checks, in order (the first failure is raised): base64 and size; XML
-    well-formedness with no DOCTYPE; root is a SAML 2.0 ``samlp:Response``;
-    SAML protocol schema (also after decryption); Status is Success; IDs are
-    unique; encryption algorithms; exactly one assertion; signature placement
-    and algorithms; Issuers; every signature present verifies against
-    ``idp.signing_certificates`` and the Response or the Assertion is signed;
-    Destination; Conditions (time window with ``sp.clock_skew``, Audience);
-    bearer SubjectConfirmation (Recipient, NotOnOrAfter/NotBefore,
-    InResponseTo agreement); AuthnStatement; NameID; attributes; unsolicited
-    policy.
+    Checks, in order (the first failure is raised):
+
+    1. shape: base64 and size; well-formed XML without DOCTYPE; encryption
+       algorithms and decryption; root is a SAML 2.0 ``samlp:Response``; SAML
+       protocol schema (also after decryption); Status is Success; unique
+       IDs; exactly one assertion anywhere, as a direct child;
+    2. signature placement and algorithms; Response/Assertion Issuer;
+    3. every signature present verifies against ``idp.signing_certificates``
+       (never KeyInfo), and the Response or the Assertion is signed;
+    4. Destination; Assertion version and IssueInstant; Conditions (window
+       with ``sp.clock_skew``, Audience, no unknown condition); a bearer
+       SubjectConfirmation (Recipient, NotBefore/NotOnOrAfter); at most one
+       AuthnStatement (SessionNotOnOrAfter); NameID (decrypted if needed,
+       SPNameQualifier); no EncryptedAttribute;
+    5. InResponseTo from signed content, consistent in both places; the
+       unsolicited policy.
 
     Args:
         saml_response_b64: the ``SAMLResponse`` form field as posted.
@@ -195,7 +207,9 @@ def validate_response(
 
     # 3. Crypto: every signature present verifies with a configured
     #    certificate, and the assertion is covered by one of them.
-    verified = _verify_signatures(response, unverified_doc, response_signature, assertion_signature, idp)
+    verified = _verify_signatures(
+        response, unverified_doc, response_signature, assertion_signature, idp
+    )
     assertion = _prove_covered(unverified_assertion, verified)
     root = response.document  # covered by a signature only when verified.response_signed
 
@@ -209,7 +223,9 @@ def validate_response(
     attributes = _attributes(assertion)
 
     # 5. Request correlation, from signed content only.
-    in_response_to = _verified_in_response_to(root, confirmation.in_response_to, verified.response_signed)
+    in_response_to = _verified_in_response_to(
+        root, confirmation.in_response_to, verified.response_signed
+    )
     if in_response_to is None and not sp.allow_unsolicited:
         raise SAMLError(
             SAMLErrorCode.UNSOLICITED_RESPONSE,
@@ -250,17 +266,15 @@ def _checked_base64(value: str | bytes) -> str:
         try:
             value = value.decode("ascii")
         except UnicodeDecodeError:
-            raise SAMLError(SAMLErrorCode.MALFORMED_BASE64, "SAMLResponse is not base64 (non-ASCII bytes)") from None
+            raise SAMLError(
+                SAMLErrorCode.MALFORMED_BASE64, "SAMLResponse is not base64 (non-ASCII bytes)"
+            ) from None
     if not isinstance(value, str):
         raise TypeError("saml_response_b64 must be str or bytes")
     compact = "".join(value.split())  # browsers and some IdPs wrap base64 lines
-    if len(compact) > (MAX_RESPONSE_BYTES * 4) // 3 + 4:
-        raise SAMLError(
-            SAMLErrorCode.RESPONSE_TOO_LARGE,
-            f"SAMLResponse is larger than {MAX_RESPONSE_BYTES} bytes",
-            expected=f"<= {MAX_RESPONSE_BYTES} bytes",
-            received=f"~{len(compact) * 3 // 4} bytes",
-        )
+    # Refuse oversized input before decoding it (base64 is 4 characters per 3 bytes).
+    if len(compact) > ((MAX_RESPONSE_BYTES + 2) // 3) * 4:
+        raise _too_large(len(compact) * 3 // 4)
     try:
         raw = base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
@@ -268,6 +282,8 @@ def _checked_base64(value: str | bytes) -> str:
             SAMLErrorCode.MALFORMED_BASE64,
             "SAMLResponse is not valid base64 (was it URL-decoded twice, or posted by the HTTP-Redirect binding?)",
         ) from None
+    if len(raw) > MAX_RESPONSE_BYTES:
+        raise _too_large(len(raw))
     if not raw.strip():
         raise SAMLError(SAMLErrorCode.MALFORMED_XML, "SAMLResponse is empty")
     # Refuse DTDs before libxml2 ever sees them (see deskgate.saml._xml).
@@ -277,6 +293,15 @@ def _checked_base64(value: str | bytes) -> str:
             "SAMLResponse contains a DOCTYPE declaration; DTDs and entities are never accepted",
         )
     return compact
+
+
+def _too_large(size: int) -> SAMLError:
+    return SAMLError(
+        SAMLErrorCode.RESPONSE_TOO_LARGE,
+        f"SAMLResponse is larger than {MAX_RESPONSE_BYTES} bytes",
+        expected=f"<= {MAX_RESPONSE_BYTES} bytes",
+        received=f"{size} bytes",
+    )
 
 
 class _ToolkitResponse(OneLogin_Saml2_Response):
@@ -301,9 +326,13 @@ def _parse_and_decrypt(compact_b64: str, sp: SPConfig) -> _ToolkitResponse:
     try:
         return _ToolkitResponse(toolkit_settings(sp), compact_b64)
     except (DTDForbidden, EntitiesForbidden):
-        raise SAMLError(SAMLErrorCode.DTD_FORBIDDEN, "SAMLResponse contains a DTD or entity declaration") from None
+        raise SAMLError(
+            SAMLErrorCode.DTD_FORBIDDEN, "SAMLResponse contains a DTD or entity declaration"
+        ) from None
     except etree.XMLSyntaxError as exc:
-        raise SAMLError(SAMLErrorCode.MALFORMED_XML, f"SAMLResponse is not well-formed XML: {exc}") from None
+        raise SAMLError(
+            SAMLErrorCode.MALFORMED_XML, f"SAMLResponse is not well-formed XML: {exc}"
+        ) from None
 
 
 # --------------------------------------------------------------- document shape
@@ -340,19 +369,26 @@ def _check_status(root: etree._Element) -> None:
     try:
         status = OneLogin_Saml2_Utils.get_status(root)
     except OneLogin_Saml2_ValidationError as exc:  # schema already requires both; belt and braces
-        raise SAMLError(SAMLErrorCode.SCHEMA_INVALID, f"Response status is malformed: {exc}") from None
+        raise SAMLError(
+            SAMLErrorCode.SCHEMA_INVALID, f"Response status is malformed: {exc}"
+        ) from None
     code = status.get("code")
     if code == STATUS_SUCCESS:
         return
     codes = [code or "(none)"]
-    codes += [c.get("Value", "") for c in root.iterfind(f"{_SAMLP}Status/{_SAMLP}StatusCode//{_SAMLP}StatusCode")]
+    codes += [
+        c.get("Value", "")
+        for c in root.iterfind(f"{_SAMLP}Status/{_SAMLP}StatusCode//{_SAMLP}StatusCode")
+    ]
     message = text_of(root.find(f"{_SAMLP}Status/{_SAMLP}StatusMessage"))
     printable = " / ".join(c.rsplit(":", 1)[-1] for c in codes if c)
     raise SAMLError(
         SAMLErrorCode.IDP_ERROR_STATUS,
-        f"the IdP refused the sign-in: {printable}" + (f": {message.strip()}" if message and message.strip() else ""),
+        f"the IdP refused the sign-in: {printable}"
+        + (f": {message.strip()}" if message and message.strip() else ""),
         expected=STATUS_SUCCESS,
-        received=" ".join(c for c in codes if c) + (f" ({message.strip()})" if message and message.strip() else ""),
+        received=" ".join(c for c in codes if c)
+        + (f" ({message.strip()})" if message and message.strip() else ""),
     )
 
 
@@ -377,7 +413,9 @@ def _check_unique_ids(document: etree._Element) -> None:
 def _check_assertion_count(response: _ToolkitResponse) -> None:
     if not response.validate_num_assertions():
         plain = len(response.document.xpath("//saml:Assertion", namespaces={"saml": NS_SAML}))
-        encrypted = len(response.document.xpath("//saml:EncryptedAssertion", namespaces={"saml": NS_SAML}))
+        encrypted = len(
+            response.document.xpath("//saml:EncryptedAssertion", namespaces={"saml": NS_SAML})
+        )
         raise SAMLError(
             SAMLErrorCode.WRONG_ASSERTION_COUNT,
             f"Response must contain exactly one assertion anywhere in the document, found {plain} "
@@ -437,7 +475,30 @@ class _Verified:
 def _signatures_in_place(
     response: _ToolkitResponse, document: etree._Element, sp: SPConfig
 ) -> tuple[etree._Element | None, etree._Element | None]:
-    """Signature elements at the two places SAML allows, after python3-saml's placement checks."""
+    """Signature elements at the two places SAML allows, with their algorithms checked.
+
+    Our allow-list runs first (it looks at every Reference and gives the
+    precise algorithm); python3-saml's ``process_signed_elements`` then
+    refuses any Signature anywhere else, duplicates, and Reference/ID
+    mismatches (and, configured with ``rejectDeprecatedAlgorithm``, SHA-1 on
+    its own as a second line).
+    """
+    root_signatures = response.document.findall(f"{_DS}Signature")
+    response_signature = root_signatures[0] if root_signatures else None
+    assertion_signature = None
+    assertion = document.find(f"{_SAML}Assertion")
+    if assertion is not None:
+        found = assertion.findall(f"{_DS}Signature")
+        assertion_signature = found[0] if found else None
+    if response_signature is not None:
+        _signatures.check_signature_policy(
+            response_signature, allow_sha1=sp.allow_sha1, is_root=True
+        )
+    if assertion_signature is not None:
+        _signatures.check_signature_policy(
+            assertion_signature, allow_sha1=sp.allow_sha1, is_root=False
+        )
+
     try:
         response.process_signed_elements()
     except OneLogin_Saml2_ValidationError as exc:
@@ -448,20 +509,9 @@ def _signatures_in_place(
             ) from None
         if exc.code in _MISPLACED_CODES:
             raise SAMLError(SAMLErrorCode.SIGNATURE_MISPLACED, f"{exc}") from None
-        raise SAMLError(SAMLErrorCode.SIGNATURE_MISPLACED, f"signature structure refused: {exc}") from None
-
-    root_signatures = response.document.findall(f"{_DS}Signature")
-    response_signature = root_signatures[0] if root_signatures else None
-    assertion_signature = None
-    assertion = document.find(f"{_SAML}Assertion")
-    if assertion is not None:
-        found = assertion.findall(f"{_DS}Signature")
-        assertion_signature = found[0] if found else None
-
-    if response_signature is not None:
-        _signatures.check_signature_policy(response_signature, allow_sha1=sp.allow_sha1, is_root=True)
-    if assertion_signature is not None:
-        _signatures.check_signature_policy(assertion_signature, allow_sha1=sp.allow_sha1, is_root=False)
+        raise SAMLError(
+            SAMLErrorCode.SIGNATURE_MISPLACED, f"signature structure refused: {exc}"
+        ) from None
     return response_signature, assertion_signature
 
 
@@ -484,14 +534,14 @@ def _verify_signatures(
         # The Response signature covers the document as received (ciphertext included).
         xmlsec.tree.add_ids(response.document, ["ID"])
         certificate = _signatures.verify_signature(
-            response_signature, response.document, idp.signing_certificates, owner="Response"
+            response_signature, idp.signing_certificates, owner="Response"
         ).certificate_pem
     if assertion_signature is not None:
         # The Assertion signature is checked where the assertion lives: in the
         # decrypted copy when it arrived encrypted.
         xmlsec.tree.add_ids(document, ["ID"])
         certificate = _signatures.verify_signature(
-            assertion_signature, document, idp.signing_certificates, owner="Assertion"
+            assertion_signature, idp.signing_certificates, owner="Assertion"
         ).certificate_pem
     return _Verified(
         response_signed=response_signature is not None,
@@ -511,7 +561,10 @@ def _prove_covered(assertion: etree._Element, verified: _Verified) -> etree._Ele
     """
     if verified.assertion_signature is not None:
         if verified.assertion_signature.getparent() is not assertion:
-            raise SAMLError(SAMLErrorCode.SIGNATURE_MISPLACED, "the verified signature is not the Assertion's own")
+            raise SAMLError(
+                SAMLErrorCode.SIGNATURE_MISPLACED,
+                "the verified signature is not the Assertion's own",
+            )
     elif not verified.response_signed:
         raise SAMLError(SAMLErrorCode.UNSIGNED, "the Assertion is not covered by any signature")
     return assertion
@@ -543,8 +596,10 @@ def _check_issuers(root: etree._Element, assertion: etree._Element, idp: IdPConf
                 received=value,
             )
     issuer = assertion.find(f"{_SAML}Issuer")
-    if issuer is None:
-        raise SAMLError(SAMLErrorCode.MISSING_ISSUER, "Assertion has no Issuer", expected=idp.entity_id)
+    if issuer is None:  # the schema already requires it
+        raise SAMLError(
+            SAMLErrorCode.WRONG_ISSUER, "Assertion has no Issuer", expected=idp.entity_id
+        )
     value = (text_of(issuer) or "").strip()
     if value != idp.entity_id:
         raise SAMLError(
@@ -613,7 +668,9 @@ def _check_window(
         )
 
 
-_KNOWN_CONDITIONS = frozenset({f"{_SAML}AudienceRestriction", f"{_SAML}OneTimeUse", f"{_SAML}ProxyRestriction"})
+_KNOWN_CONDITIONS = frozenset(
+    {f"{_SAML}AudienceRestriction", f"{_SAML}OneTimeUse", f"{_SAML}ProxyRestriction"}
+)
 
 
 def _check_conditions(assertion: etree._Element, sp: SPConfig, now: datetime) -> datetime | None:
@@ -663,7 +720,9 @@ class _Confirmation:
     not_on_or_after: datetime
 
 
-def _check_subject_confirmation(assertion: etree._Element, sp: SPConfig, now: datetime) -> _Confirmation:
+def _check_subject_confirmation(
+    assertion: etree._Element, sp: SPConfig, now: datetime
+) -> _Confirmation:
     """At least one bearer SubjectConfirmation must hold (Web SSO profile 4.1.4.2).
 
     It needs SubjectConfirmationData with Recipient == our ACS URL and a
@@ -672,9 +731,15 @@ def _check_subject_confirmation(assertion: etree._Element, sp: SPConfig, now: da
     reason is reported when none holds.
     """
     subject = assertion.find(f"{_SAML}Subject")
-    candidates = [] if subject is None else [
-        sc for sc in subject.findall(f"{_SAML}SubjectConfirmation") if sc.get("Method") == CM_BEARER
-    ]
+    candidates = (
+        []
+        if subject is None
+        else [
+            sc
+            for sc in subject.findall(f"{_SAML}SubjectConfirmation")
+            if sc.get("Method") == CM_BEARER
+        ]
+    )
     if not candidates:
         raise SAMLError(
             SAMLErrorCode.NO_BEARER_CONFIRMATION,
@@ -692,7 +757,9 @@ def _check_subject_confirmation(assertion: etree._Element, sp: SPConfig, now: da
     raise first_error
 
 
-def _check_one_confirmation(confirmation: etree._Element, sp: SPConfig, now: datetime) -> _Confirmation:
+def _check_one_confirmation(
+    confirmation: etree._Element, sp: SPConfig, now: datetime
+) -> _Confirmation:
     data = confirmation.find(f"{_SAML}SubjectConfirmationData")
     if data is None:
         raise SAMLError(
@@ -733,7 +800,11 @@ def _verified_in_response_to(
     confirms it.
     """
     response_irt = root.get("InResponseTo")
-    if response_irt is not None and confirmation_irt is not None and response_irt != confirmation_irt:
+    if (
+        response_irt is not None
+        and confirmation_irt is not None
+        and response_irt != confirmation_irt
+    ):
         raise SAMLError(
             SAMLErrorCode.IN_RESPONSE_TO_MISMATCH,
             f"Response InResponseTo {response_irt!r} and SubjectConfirmationData InResponseTo "
@@ -813,7 +884,10 @@ def _name_id(assertion: etree._Element, sp: SPConfig) -> tuple[str, str | None]:
 def _decrypt_name_id(encrypted_id: etree._Element, sp: SPConfig) -> etree._Element:
     # Decrypt a detached copy: the signed tree must stay as it was signed.
     return decrypt_in_place(
-        copy.deepcopy(encrypted_id), toolkit_settings(sp).get_sp_key(), "EncryptedID", f"{_SAML}NameID"
+        copy.deepcopy(encrypted_id),
+        toolkit_settings(sp).get_sp_key(),
+        "EncryptedID",
+        f"{_SAML}NameID",
     )
 
 

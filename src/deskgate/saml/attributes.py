@@ -11,9 +11,9 @@ case. The admin page shows these names so an IdP admin knows what to send.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from deskgate.saml.acs import VerifiedAssertion
 
@@ -74,7 +74,9 @@ ATTRIBUTE_NAMES: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 #: Every attribute Name read, in priority order within each field (for the admin page).
-ATTRIBUTE_NAMES_READ: tuple[str, ...] = tuple(name for names in ATTRIBUTE_NAMES.values() for name in names)
+ATTRIBUTE_NAMES_READ: tuple[str, ...] = tuple(
+    name for names in ATTRIBUTE_NAMES.values() for name in names
+)
 
 _EMAIL_SHAPED = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EMAIL_FALLBACKS = frozenset({(_WS_CLAIMS + "upn").lower(), (_WS_CLAIMS + "name").lower()})
@@ -104,7 +106,9 @@ def looks_like_email(value: str) -> bool:
     return bool(_EMAIL_SHAPED.match(value))
 
 
-def _first_value(attributes: Mapping[str, tuple[str, ...]], names: tuple[str, ...], *, email: bool = False) -> tuple[str, str] | None:
+def _first_value(
+    attributes: Mapping[str, tuple[str, ...]], names: tuple[str, ...], *, email: bool = False
+) -> tuple[str, str] | None:
     by_lower: dict[str, tuple[str, tuple[str, ...]]] = {}
     for name, values in attributes.items():
         by_lower.setdefault(name.lower(), (name, values))

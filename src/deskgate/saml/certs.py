@@ -13,13 +13,13 @@ import functools
 import re
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives import hashes
+from cryptography.utils import CryptographyDeprecationWarning
 
-_PEM_BODY = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
+_PEM_BODY = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL)
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -111,5 +111,5 @@ def certificate_info(pem_or_b64: str, now: datetime) -> CertificateInfo:
         subject=cert.subject.rfc4514_string(),
         sha256_fingerprint=sha256_fingerprint(pem_or_b64),
         not_after=not_after,
-        expired=not_after < now.astimezone(timezone.utc),
+        expired=not_after < now.astimezone(UTC),
     )

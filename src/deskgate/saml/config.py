@@ -27,6 +27,13 @@ def _require_text(owner: str, name: str, value: object) -> None:
         raise ValueError(f"{owner}.{name} has leading/trailing whitespace: {value!r}")
 
 
+def _require_http_url(owner: str, name: str, value: object) -> None:
+    _require_text(owner, name, value)
+    assert isinstance(value, str)
+    if not value.lower().startswith(("https://", "http://")) or any(c.isspace() for c in value):
+        raise ValueError(f"{owner}.{name} must be an http(s) URL without spaces: {value!r}")
+
+
 @dataclass(frozen=True)
 class SPConfig:
     """Our Service Provider side of one connection.
@@ -60,16 +67,21 @@ class SPConfig:
 
     def __post_init__(self) -> None:
         _require_text("SPConfig", "entity_id", self.entity_id)
-        _require_text("SPConfig", "acs_url", self.acs_url)
-        if not isinstance(self.private_key_pem, str) or "PRIVATE KEY-----" not in self.private_key_pem:
+        _require_http_url("SPConfig", "acs_url", self.acs_url)
+        if (
+            not isinstance(self.private_key_pem, str)
+            or "PRIVATE KEY-----" not in self.private_key_pem
+        ):
             raise ValueError("SPConfig.private_key_pem must be a PEM private key")
         if not isinstance(self.certificate_pem, str):
-            raise ValueError("SPConfig.certificate_pem must be a PEM certificate")
+            raise TypeError("SPConfig.certificate_pem must be a PEM certificate string")
         object.__setattr__(self, "certificate_pem", normalize_certificate_pem(self.certificate_pem))
         if not isinstance(self.clock_skew, timedelta) or not (
             timedelta(0) <= self.clock_skew <= _MAX_CLOCK_SKEW
         ):
-            raise ValueError(f"SPConfig.clock_skew must be a timedelta between 0 and {_MAX_CLOCK_SKEW}")
+            raise ValueError(
+                f"SPConfig.clock_skew must be a timedelta between 0 and {_MAX_CLOCK_SKEW}"
+            )
 
 
 @dataclass(frozen=True)
@@ -93,9 +105,11 @@ class IdPConfig:
 
     def __post_init__(self) -> None:
         _require_text("IdPConfig", "entity_id", self.entity_id)
-        _require_text("IdPConfig", "sso_url", self.sso_url)
+        _require_http_url("IdPConfig", "sso_url", self.sso_url)
         if not isinstance(self.signing_certificates, tuple) or not self.signing_certificates:
-            raise ValueError("IdPConfig.signing_certificates must be a non-empty tuple of certificates")
+            raise ValueError(
+                "IdPConfig.signing_certificates must be a non-empty tuple of certificates"
+            )
         normalized: list[str] = []
         for index, cert in enumerate(self.signing_certificates):
             try:
@@ -107,4 +121,6 @@ class IdPConfig:
                 normalized.append(pem)
         object.__setattr__(self, "signing_certificates", tuple(normalized))
         if self.sso_binding not in (BINDING_HTTP_REDIRECT, BINDING_HTTP_POST):
-            raise ValueError(f"IdPConfig.sso_binding must be HTTP-Redirect or HTTP-POST, not {self.sso_binding!r}")
+            raise ValueError(
+                f"IdPConfig.sso_binding must be HTTP-Redirect or HTTP-POST, not {self.sso_binding!r}"
+            )

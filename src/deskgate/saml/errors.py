@@ -70,10 +70,8 @@ class SAMLErrorCode(StrEnum):
     """Signature does not verify with the configured IdP certificate(s) (content altered, or key mismatch)."""
 
     # --- who / where ----------------------------------------------------------
-    MISSING_ISSUER = "missing_issuer"
-    """Assertion has no Issuer."""
     WRONG_ISSUER = "wrong_issuer"
-    """Response or Assertion Issuer differs from the IdP entity ID."""
+    """Response or Assertion Issuer differs from the IdP entity ID (or the Assertion has none)."""
     MISSING_AUDIENCE = "missing_audience"
     """No AudienceRestriction: the assertion is not addressed to anyone."""
     WRONG_AUDIENCE = "wrong_audience"

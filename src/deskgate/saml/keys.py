@@ -94,6 +94,6 @@ def keypair_matches(private_key_pem: str, certificate_pem: str) -> bool:
     except (ValueError, TypeError):
         return False
     public = serialization.PublicFormat.SubjectPublicKeyInfo
-    return key.public_key().public_bytes(serialization.Encoding.DER, public) == cert.public_key().public_bytes(
+    return key.public_key().public_bytes(
         serialization.Encoding.DER, public
-    )
+    ) == cert.public_key().public_bytes(serialization.Encoding.DER, public)

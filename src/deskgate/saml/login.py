@@ -30,16 +30,20 @@ from onelogin.saml2.xml_templates import OneLogin_Saml2_Templates
 from deskgate.saml._time import format_instant, require_utc_aware
 from deskgate.saml.config import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, IdPConfig, SPConfig
 
-__all__ = ["LoginPost", "LoginRedirect", "MAX_RELAY_STATE_BYTES", "build_login_post", "build_login_redirect"]
+__all__ = [
+    "MAX_RELAY_STATE_BYTES",
+    "LoginPost",
+    "LoginRedirect",
+    "build_login_post",
+    "build_login_redirect",
+]
 
 #: SAML bindings 3.4.3 / 3.5.3: RelayState MUST NOT exceed 80 bytes.
 MAX_RELAY_STATE_BYTES = 80
 
 # "Let the IdP choose" avoids InvalidNameIDPolicy refusals from IdPs whose app
 # is configured for another format; the NameID we get is checked on return.
-_NAMEID_POLICY = (
-    '\n    <samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified" AllowCreate="true" />'
-)
+_NAMEID_POLICY = '\n    <samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified" AllowCreate="true" />'
 _SIG_ALG = OneLogin_Saml2_Constants.RSA_SHA256
 
 
@@ -69,7 +73,9 @@ def _new_request_id() -> str:
     return "_" + secrets.token_hex(20)
 
 
-def _authn_request_xml(sp: SPConfig, idp: IdPConfig, request_id: str, now: datetime, force_authn: bool) -> str:
+def _authn_request_xml(
+    sp: SPConfig, idp: IdPConfig, request_id: str, now: datetime, force_authn: bool
+) -> str:
     return OneLogin_Saml2_Templates.AUTHN_REQUEST % {
         "id": request_id,
         "provider_name": "",
@@ -89,7 +95,9 @@ def _authn_request_xml(sp: SPConfig, idp: IdPConfig, request_id: str, now: datet
 
 def _check_relay_state(relay_state: str | None) -> None:
     if relay_state is not None and len(relay_state.encode("utf-8")) > MAX_RELAY_STATE_BYTES:
-        raise ValueError(f"relay_state must be at most {MAX_RELAY_STATE_BYTES} bytes (SAML bindings 3.4.3)")
+        raise ValueError(
+            f"relay_state must be at most {MAX_RELAY_STATE_BYTES} bytes (SAML bindings 3.4.3)"
+        )
 
 
 def build_login_redirect(
@@ -119,7 +127,9 @@ def build_login_redirect(
     now = require_utc_aware(now)
     _check_relay_state(relay_state)
     if idp.sso_binding != BINDING_HTTP_REDIRECT:
-        raise ValueError("this IdP's SingleSignOnService only accepts HTTP-POST; use build_login_post")
+        raise ValueError(
+            "this IdP's SingleSignOnService only accepts HTTP-POST; use build_login_post"
+        )
     request_id = _new_request_id()
     xml = _authn_request_xml(sp, idp, request_id, now, force_authn)
     saml_request = OneLogin_Saml2_Utils.deflate_and_base64_encode(xml)
@@ -127,8 +137,12 @@ def build_login_redirect(
     if relay_state is not None:
         parameters["RelayState"] = relay_state
     if sp.sign_authn_requests:
-        signed_query = OneLogin_Saml2_Auth._build_sign_query(saml_request, relay_state, _SIG_ALG, "SAMLRequest")
-        signature = OneLogin_Saml2_Utils.sign_binary(signed_query, sp.private_key_pem, xmlsec.Transform.RSA_SHA256)
+        signed_query = OneLogin_Saml2_Auth._build_sign_query(
+            saml_request, relay_state, _SIG_ALG, "SAMLRequest"
+        )
+        signature = OneLogin_Saml2_Utils.sign_binary(
+            signed_query, sp.private_key_pem, xmlsec.Transform.RSA_SHA256
+        )
         parameters["SigAlg"] = _SIG_ALG
         parameters["Signature"] = OneLogin_Saml2_Utils.b64encode(signature)
     url = OneLogin_Saml2_Utils.redirect(idp.sso_url, parameters)
@@ -157,7 +171,11 @@ def build_login_post(
     xml = _authn_request_xml(sp, idp, request_id, now, force_authn)
     if sp.sign_authn_requests:
         signed = OneLogin_Saml2_Utils.add_sign(
-            xml, sp.private_key_pem, sp.certificate_pem, sign_algorithm=_SIG_ALG, digest_algorithm=OneLogin_Saml2_Constants.SHA256
+            xml,
+            sp.private_key_pem,
+            sp.certificate_pem,
+            sign_algorithm=_SIG_ALG,
+            digest_algorithm=OneLogin_Saml2_Constants.SHA256,
         )
         xml = signed.decode("utf-8") if isinstance(signed, bytes) else signed
     fields = {"SAMLRequest": OneLogin_Saml2_Utils.b64encode(xml)}

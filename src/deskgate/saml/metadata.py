@@ -64,7 +64,9 @@ class ParsedMetadata:
     warnings: tuple[str, ...]
 
 
-def parse_idp_metadata(xml: bytes | str, now: datetime, entity_id: str | None = None) -> ParsedMetadata:
+def parse_idp_metadata(
+    xml: bytes | str, now: datetime, entity_id: str | None = None
+) -> ParsedMetadata:
     """Parse IdP metadata (an EntityDescriptor, or an EntitiesDescriptor holding one IdP).
 
     Keeps every certificate of every ``KeyDescriptor`` with ``use="signing"``
@@ -97,7 +99,9 @@ def parse_idp_metadata(xml: bytes | str, now: datetime, entity_id: str | None = 
                 "metadata contains a DOCTYPE declaration, which is never accepted (if it is an HTML "
                 "page, the metadata URL is wrong)",
             ) from None
-        raise MetadataError(MetadataErrorCode.NOT_XML, f"metadata is not XML: {exc.detail}") from None
+        raise MetadataError(
+            MetadataErrorCode.NOT_XML, f"metadata is not XML: {exc.detail}"
+        ) from None
 
     entity = _select_entity(root, entity_id)
     idp_entity_id = (entity.get("entityID") or "").strip()
@@ -108,7 +112,9 @@ def parse_idp_metadata(xml: bytes | str, now: datetime, entity_id: str | None = 
     warnings: list[str] = []
     sso_url, binding = _sso_service(descriptor)
     if binding == BINDING_HTTP_POST:
-        warnings.append("the IdP offers single sign-on over HTTP-POST only; sign-in uses an auto-submitted form")
+        warnings.append(
+            "the IdP offers single sign-on over HTTP-POST only; sign-in uses an auto-submitted form"
+        )
 
     pems, infos = _signing_certificates(descriptor, now)
     for info in infos:
@@ -158,7 +164,8 @@ def _select_entity(root: etree._Element, entity_id: str | None) -> etree._Elemen
         entities = [e for e in entities if e.get("entityID") == entity_id]
         if not entities:
             raise MetadataError(
-                MetadataErrorCode.NO_IDP_DESCRIPTOR, f"metadata has no entity with entityID {entity_id!r}"
+                MetadataErrorCode.NO_IDP_DESCRIPTOR,
+                f"metadata has no entity with entityID {entity_id!r}",
             )
     idps = [e for e in entities if _saml2_idp_descriptors(e)]
     if not idps:
@@ -168,7 +175,10 @@ def _select_entity(root: etree._Element, entity_id: str | None) -> etree._Elemen
             detail = "it describes a service provider (SPSSODescriptor): is this our own metadata?"
         else:
             detail = "it has no IDPSSODescriptor"
-        raise MetadataError(MetadataErrorCode.NO_IDP_DESCRIPTOR, f"metadata does not describe a SAML 2.0 IdP: {detail}")
+        raise MetadataError(
+            MetadataErrorCode.NO_IDP_DESCRIPTOR,
+            f"metadata does not describe a SAML 2.0 IdP: {detail}",
+        )
     if len(idps) > 1:
         ids = ", ".join(repr(e.get("entityID")) for e in idps[:5])
         raise MetadataError(
@@ -184,9 +194,14 @@ def _sso_service(descriptor: etree._Element) -> tuple[str, str]:
     for wanted in (BINDING_HTTP_REDIRECT, BINDING_HTTP_POST):
         for service in services:
             location = (service.get("Location") or "").strip()
-            if service.get("Binding") == wanted and location.lower().startswith(("https://", "http://")):
+            if service.get("Binding") == wanted and location.lower().startswith(
+                ("https://", "http://")
+            ):
                 return location, wanted
-    offered = ", ".join(sorted({(s.get("Binding") or "?").rsplit(":", 1)[-1] for s in services})) or "none"
+    offered = (
+        ", ".join(sorted({(s.get("Binding") or "?").rsplit(":", 1)[-1] for s in services}))
+        or "none"
+    )
     raise MetadataError(
         MetadataErrorCode.NO_SSO_SERVICE,
         f"IDPSSODescriptor has no SingleSignOnService with an http(s) Location for the HTTP-Redirect or "
@@ -194,7 +209,9 @@ def _sso_service(descriptor: etree._Element) -> tuple[str, str]:
     )
 
 
-def _signing_certificates(descriptor: etree._Element, now: datetime) -> tuple[list[str], list[CertificateInfo]]:
+def _signing_certificates(
+    descriptor: etree._Element, now: datetime
+) -> tuple[list[str], list[CertificateInfo]]:
     pems: list[str] = []
     infos: list[CertificateInfo] = []
     encryption_only = 0
@@ -220,7 +237,7 @@ def _signing_certificates(descriptor: etree._Element, now: datetime) -> tuple[li
         extra = f" (only {encryption_only} encryption certificate(s))" if encryption_only else ""
         raise MetadataError(
             MetadataErrorCode.NO_SIGNING_CERTIFICATE,
-            f"IDPSSODescriptor has no signing certificate (KeyDescriptor use=\"signing\" or without use "
+            f'IDPSSODescriptor has no signing certificate (KeyDescriptor use="signing" or without use '
             f"holding an X509Certificate){extra}",
         )
     return pems, infos
@@ -261,6 +278,8 @@ def render_sp_metadata(sp: SPConfig) -> str:
         valid_until="",  # empty string: python3-saml omits the attribute
         cache_duration="",
     )
-    with_keys = OneLogin_Saml2_Metadata.add_x509_key_descriptors(template, sp.certificate_pem, add_encryption=True)
+    with_keys = OneLogin_Saml2_Metadata.add_x509_key_descriptors(
+        template, sp.certificate_pem, add_encryption=True
+    )
     text = with_keys.decode("utf-8") if isinstance(with_keys, bytes) else with_keys
     return text if text.endswith("\n") else text + "\n"

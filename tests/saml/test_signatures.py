@@ -1,0 +1,54 @@
+"""Defence in depth inside the signature verifier (below validate_response's own checks)."""
+
+from __future__ import annotations
+
+import pytest
+import xmlsec
+from lxml import etree
+
+from deskgate.saml import _signatures
+
+DS = "{http://www.w3.org/2000/09/xmldsig#}"
+
+
+def _signed_with(factory, idp_key, transforms: tuple[object, ...]) -> etree._Element:
+    """A document signed over ``#doc`` with exactly ``transforms`` in its Reference."""
+    root = etree.fromstring(b'<doc xmlns="urn:test" ID="doc"><v>1</v></doc>')
+    signature = xmlsec.template.create(
+        root, xmlsec.Transform.EXCL_C14N, xmlsec.Transform.RSA_SHA256
+    )
+    root.append(signature)
+    reference = xmlsec.template.add_reference(signature, xmlsec.Transform.SHA256, uri="#doc")
+    for transform in transforms:
+        node = xmlsec.template.add_transform(reference, transform)
+        if transform == xmlsec.Transform.XPATH:
+            etree.SubElement(node, f"{DS}XPath").text = "true()"
+    xmlsec.tree.add_ids(root, ["ID"])
+    context = xmlsec.SignatureContext()
+    context.key = xmlsec.Key.from_memory(idp_key.private_key_pem, xmlsec.KeyFormat.PEM, None)
+    context.sign(signature)
+    return signature
+
+
+def test_xmlsec_itself_refuses_transforms_outside_the_allow_list(factory, idp_key):
+    plain = _signed_with(factory, idp_key, (xmlsec.Transform.ENVELOPED, xmlsec.Transform.EXCL_C14N))
+    _signatures._xmlsec_verify(plain, idp_key.certificate_pem)  # the same shape verifies
+
+    xpath = _signed_with(factory, idp_key, (xmlsec.Transform.ENVELOPED, xmlsec.Transform.XPATH))
+    with pytest.raises(xmlsec.Error):
+        _signatures._xmlsec_verify(xpath, idp_key.certificate_pem)
+
+
+def test_key_info_is_never_used_to_find_a_key(factory, idp_key):
+    """Signed by the attacker, attacker certificate in KeyInfo, our certificate configured: refused."""
+    attacker = factory.keypair("attacker")
+    signature = _signed_with(
+        factory, attacker, (xmlsec.Transform.ENVELOPED, xmlsec.Transform.EXCL_C14N)
+    )
+    key_info = xmlsec.template.ensure_key_info(signature)
+    etree.SubElement(
+        etree.SubElement(key_info, f"{DS}X509Data"), f"{DS}X509Certificate"
+    ).text = "".join(attacker.certificate_pem.strip().splitlines()[1:-1])
+    with pytest.raises(xmlsec.Error):
+        _signatures._xmlsec_verify(signature, idp_key.certificate_pem)
+    _signatures._xmlsec_verify(signature, attacker.certificate_pem)  # (it is a genuine signature)
