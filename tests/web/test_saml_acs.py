@@ -24,7 +24,7 @@ IDP_ENTITY = "https://idp.example.test/metadata"
 IDP_SSO = "https://idp.example.test/sso"
 
 
-def idp_metadata(key: f.KeyPair = None) -> str:  # type: ignore[assignment]
+def idp_metadata(key: f.KeyPair | None = None) -> str:
     key = key or f.keypair("idp")
     return f"""<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{IDP_ENTITY}">
   <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
@@ -398,3 +398,30 @@ def test_security_page_lists_recent_attempts_with_the_reason(sso_account, client
 def test_fuzzed_saml_responses_never_cause_a_5xx(sso_account, client, payload):
     response = post_acs(client, path_of(sso_account.acs), payload, relay_state="/console")
     assert response.status_code < 500
+
+
+def test_an_idp_that_only_takes_http_post_gets_an_auto_submitted_authn_request(client, make_account, new_client):
+    account = make_account()
+    sign_in(client, account.admin_email)
+    post_only = idp_metadata().replace("bindings:HTTP-Redirect", "bindings:HTTP-POST")
+    saved = post_form(client, "/manage/security", "/manage/security/sso", {
+        "idp_kind": "saml", "enabled": "on", "metadata_xml": post_only, "jit_enabled": "on", "jit_role": "agent",
+    })
+    assert saved.status_code == 200
+    browser = new_client()
+    page = browser.get(f"/api/v1/sso/{account.sso_token}/login/saml", params={"next": "/console"})
+    assert page.status_code == 200
+    assert f'action="{IDP_SSO}"' in page.text
+    saml_request = re.search(r'name="SAMLRequest" value="([^"]+)"', page.text).group(1)
+    request_id = etree.fromstring(base64.b64decode(saml_request)).get("ID")
+    sso = SSOAccount(browser, account, None)
+    sso.acs, sso.entity = (u.replace("/okta", "/saml") for u in (sso.acs, sso.entity))
+    response = post_acs(browser, path_of(sso.acs), sso.response(sso.spec(in_response_to=request_id)))
+    assert response.status_code == 303 and response.headers["location"] == "/console"
+
+
+def test_pages_carry_security_headers(client):
+    headers = client.get("/login").headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["x-content-type-options"] == "nosniff"

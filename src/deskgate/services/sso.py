@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from deskgate.errors import Conflict, DeskgateError, Forbidden, InvalidInput, NotFound
 from deskgate.saml.acs import VerifiedAssertion, validate_response
 from deskgate.saml.attributes import profile_from_assertion
-from deskgate.saml.config import IdPConfig, SPConfig
+from deskgate.saml.config import BINDING_HTTP_REDIRECT, IdPConfig, SPConfig
 from deskgate.saml.errors import SAMLError
 from deskgate.saml.keys import generate_sp_keypair
-from deskgate.saml.login import build_login_redirect
+from deskgate.saml.login import LoginPost, build_login_post, build_login_redirect
 from deskgate.saml.metadata import ParsedMetadata, parse_idp_metadata
 from deskgate.services import agents as agent_service
 from deskgate.services import auth, scim_credentials
@@ -113,6 +113,7 @@ def idp_config(connection: SSOConnection) -> IdPConfig | None:
         entity_id=connection.idp_entity_id,
         sso_url=connection.idp_sso_url,
         signing_certificates=tuple(connection.idp_certificates),
+        sso_binding=connection.idp_sso_binding or BINDING_HTTP_REDIRECT,
     )
 
 
@@ -228,6 +229,7 @@ def save_settings(
 def apply_metadata(connection: SSOConnection, parsed: ParsedMetadata, now: dt.datetime) -> None:
     connection.idp_entity_id = parsed.idp.entity_id
     connection.idp_sso_url = parsed.idp.sso_url
+    connection.idp_sso_binding = parsed.idp.sso_binding
     connection.idp_certificates = list(parsed.idp.signing_certificates)
     connection.metadata_fetched_at = now
     connection.metadata_error = None
@@ -316,19 +318,26 @@ def start_login(
     now: dt.datetime,
     base_url: str,
     clock_skew: dt.timedelta,
-) -> str | SSOFailure:
-    """Issue an AuthnRequest (HTTP-Redirect) and remember its ID; return the IdP URL."""
+) -> str | LoginPost | SSOFailure:
+    """Issue an AuthnRequest and remember its ID: the IdP URL to redirect to (HTTP-Redirect
+    binding), or the form to post (IdPs whose metadata offers only HTTP-POST)."""
     context = _resolve(db, sso_token, idp_kind, base_url)
     if isinstance(context, SSOFailure):
         return context
     sp = sp_config(context.connection, context.urls, clock_skew)
     relay_state = next_path if len(next_path.encode()) <= 80 else None
-    redirect = build_login_redirect(sp, context.idp, relay_state, now)
+    login: LoginPost | str
+    if context.idp.sso_binding == BINDING_HTTP_REDIRECT:
+        redirect = build_login_redirect(sp, context.idp, relay_state, now)
+        request_id, login = redirect.request_id, redirect.url
+    else:
+        post = build_login_post(sp, context.idp, relay_state, now)
+        request_id, login = post.request_id, post
     sso_store.add_request(
-        db, request_id=redirect.request_id, account_id=context.account.id, next_path=next_path,
+        db, request_id=request_id, account_id=context.account.id, next_path=next_path,
         now=now, ttl=REQUEST_TTL,
     )
-    return redirect.url
+    return login
 
 
 def _detail(problem: SAMLError) -> str:

@@ -162,6 +162,8 @@ class SSOConnection(Base):
     idp_kind: Mapped[str] = mapped_column(String(10), default=IdPKind.OKTA.value)
     idp_entity_id: Mapped[str | None] = mapped_column(String(1024))
     idp_sso_url: Mapped[str | None] = mapped_column(String(2048))
+    idp_sso_binding: Mapped[str | None] = mapped_column(String(100))
+    """HTTP-Redirect, or HTTP-POST for IdPs that only take a posted AuthnRequest."""
     idp_certificates: Mapped[list[str]] = mapped_column(JSON, default=list)
     """Every signing certificate (PEM) from the metadata, so a rollover keeps working."""
     metadata_xml: Mapped[str | None] = mapped_column(Text)

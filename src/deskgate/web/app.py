@@ -24,6 +24,7 @@ from deskgate.services.auth import SessionPolicy, ThrottlePolicy
 from deskgate.store import secrets as secret_store
 from deskgate.store.base import make_engine, make_sessionmaker, utcnow
 from deskgate.web import console, errors, manage_agents, manage_security, saml, scim, sign_in
+from deskgate.web.headers import SecurityHeaders
 from deskgate.web.state import AppState
 
 HERE = Path(__file__).parent
@@ -100,4 +101,5 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
 
     scim.install(app)
     errors.install(app)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from deskgate import redirects
+from deskgate.saml.login import LoginPost
 from deskgate.services import sso
 from deskgate.store.base import utcnow
 from deskgate.web.deps import Db, State, client_ip
@@ -62,6 +63,8 @@ def sp_initiated_login(
     )
     if isinstance(outcome, sso.SSOFailure):
         return _failure_page(request, outcome)
+    if isinstance(outcome, LoginPost):
+        return render(request, "saml_post.html", {"url": outcome.url, "fields": outcome.fields})
     return RedirectResponse(outcome, status_code=303)
 
 

@@ -24,3 +24,8 @@ document.addEventListener("submit", (event) => {
   const message = event.target.dataset && event.target.dataset.confirm;
   if (message && !window.confirm(message)) event.preventDefault();
 });
+// A select that re-renders the page for its value: <select data-reload-param="idp">
+document.addEventListener("change", (event) => {
+  const param = event.target.dataset && event.target.dataset.reloadParam;
+  if (param) window.location.search = "?" + param + "=" + encodeURIComponent(event.target.value);
+});
