@@ -22,13 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import xmlsec
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from lxml import etree
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+from deskgate.saml.keys import generate_sp_keypair
 
 NS_SAML = C.NS_SAML
 NS_SAMLP = C.NS_SAMLP
@@ -60,28 +58,13 @@ class KeyPair:
 
 @functools.cache
 def keypair(label: str, bits: int = 2048, days: int = 3650) -> KeyPair:
-    """A cached RSA key pair per ``label`` (RSA generation is slow)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"test {label}")])
-    not_before = datetime(2020, 1, 1, tzinfo=UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + timedelta(days=days))
-        .sign(key, hashes.SHA256())
+    """A cached RSA key pair per ``label`` (RSA generation is slow), made by deskgate's own SP
+    key maker and valid from 2020, so corpus-era clocks accept it too."""
+    private_key_pem, certificate_pem = generate_sp_keypair(
+        datetime(2020, 1, 1, 0, 5, tzinfo=UTC), common_name=f"test {label}",
+        validity=timedelta(days=days), key_size=bits,
     )
-    return KeyPair(
-        private_key_pem=key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode(),
-        certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-    )
+    return KeyPair(private_key_pem=private_key_pem, certificate_pem=certificate_pem)
 
 
 def isoformat(moment: datetime) -> str:

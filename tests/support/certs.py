@@ -6,10 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import cache
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from deskgate.saml.keys import generate_sp_keypair
 
 
 @dataclass(frozen=True)
@@ -27,27 +24,12 @@ class KeyPair:
 
 
 def make_key_pair(common_name: str, *, days: int = 3650) -> KeyPair:
-    """Generate a fresh RSA-2048 key and a self-signed SHA-256 certificate for it."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    """A fresh RSA-2048 key and self-signed SHA-256 certificate (deskgate's own SP key maker)."""
+    key_pem, cert_pem = generate_sp_keypair(
+        dt.datetime.now(dt.UTC) - dt.timedelta(days=1), common_name=common_name,
+        validity=dt.timedelta(days=days),
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return KeyPair(key_pem=key_pem, cert_pem=cert.public_bytes(serialization.Encoding.PEM).decode())
+    return KeyPair(key_pem=key_pem, cert_pem=cert_pem)
 
 
 @cache
