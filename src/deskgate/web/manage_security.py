@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from deskgate.errors import Conflict, Forbidden, InvalidInput
 from deskgate.saml.attributes import ATTRIBUTE_NAMES
 from deskgate.saml.certs import certificate_info
-from deskgate.services import metadata_fetch, scim_credentials, sso
+from deskgate.services import metadata_fetch, provisioning, scim_credentials, sso
 from deskgate.store import scim_tokens
 from deskgate.store import sso as sso_store
 from deskgate.store.base import utcnow
@@ -66,6 +66,7 @@ def _page(
         saved=saved,
         new_scim=new_scim or (saved.scim if saved else None),
         form=form_values or {},
+        **provisioning.scim_page_context(db, account.id),
     )
     return render(request, "manage_security.html", context, current=admin, status_code=status_code)
 
