@@ -73,13 +73,17 @@ def parse_untrusted(data: bytes) -> etree._Element:
 
 
 _schemas = threading.local()
+# libxml2's schema compiler is not safe when several threads compile at once (seen in the bench:
+# "xmlSchemaPValAttrNodeValue, the given type is not a built-in type" under concurrent sign-ins),
+# so compiling is serialised; validating with a compiled schema stays per thread and lock-free.
+_compile_lock = threading.Lock()
 
 
 def compiled_schema(name: str) -> etree.XMLSchema:
     """The python3-saml XSD ``name``, compiled once per thread.
 
     Per thread because lxml validators keep per-object error logs; compiling is
-    a one-off ~3 ms.
+    a one-off ~3 ms, done under a process-wide lock.
     """
     cache: dict[str, etree.XMLSchema] | None = getattr(_schemas, "cache", None)
     if cache is None:
@@ -87,7 +91,7 @@ def compiled_schema(name: str) -> etree.XMLSchema:
         _schemas.cache = cache
     schema = cache.get(name)
     if schema is None:
-        with open(os.path.join(SCHEMA_DIR, name), "rb") as handle:
+        with _compile_lock, open(os.path.join(SCHEMA_DIR, name), "rb") as handle:
             schema = etree.XMLSchema(etree.parse(handle))
         cache[name] = schema
     return schema
