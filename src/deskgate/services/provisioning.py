@@ -64,18 +64,8 @@ from deskgate.services.tokens import hash_token
 from deskgate.store import accounts as account_store
 from deskgate.store import agents as agent_store
 from deskgate.store import scim as store
-from deskgate.store import scim_tokens
 from deskgate.store import sessions as session_store
-from deskgate.store.models import (
-    Account,
-    Agent,
-    AgentSource,
-    Group,
-    Plan,
-    Role,
-    ScimRequestLog,
-    ScimToken,
-)
+from deskgate.store.models import AgentSource, Group, Plan, Role
 
 TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 RECENT_REQUESTS = 50
@@ -91,8 +81,8 @@ Notes = list[str]
 
 @dataclass(frozen=True)
 class ScimCaller:
-    account: Account
-    token: ScimToken
+    account_id: str
+    token: store.TokenOwner
 
 
 _BEARER = re.compile(r"bearer\s+(\S+)\s*", re.IGNORECASE)
@@ -117,19 +107,18 @@ def authenticate(db: Session, account_id: str, authorization: str | None, now: d
     answer whether or not the account exists); 403 when the account is not on Scale Plus.
     """
     token = token_from_header(authorization)
-    found = scim_tokens.find_account(db, hash_token(token), now) if token else None
-    if found is None or found[1].id != account_id:
+    owner = store.token_owner(db, hash_token(token), now) if token else None
+    if owner is None or owner.account_id != account_id:
         raise UnauthorizedException(
             detail="The bearer token is missing, expired, or not valid for this SCIM base URL. "
             "Copy the SCIM base URL and a current token from Manage › Security in deskgate."
         )
-    scim_token, account = found
-    if account.plan != Plan.SCALE_PLUS:
+    if owner.plan != Plan.SCALE_PLUS:
         raise ForbiddenException(
             detail="SCIM provisioning is available on the Scale Plus plan; this account is on "
-            f"the {account.plan} plan."
+            f"the {owner.plan} plan."
         )
-    return ScimCaller(account=account, token=scim_token)
+    return ScimCaller(account_id=account_id, token=owner)
 
 
 def account_exists(db: Session, account_id: str) -> bool:
@@ -150,27 +139,27 @@ class RequestRecord:
 
 
 def record_request(
-    db: Session, request: RequestRecord, *, now: dt.datetime, token: ScimToken | None = None
+    db: Session, request: RequestRecord, *, now: dt.datetime, token: store.TokenOwner | None = None
 ) -> None:
     """Add the request to the account's log; note the token's use at most once a minute."""
     store.add_request_log(
         db,
-        ScimRequestLog(
-            id=ids.new_id(ids.SCIM_REQUEST),
-            account_id=request.account_id,
-            at=now,
-            method=request.method[:10],
-            path=request.path[:2048],
-            status=request.status,
-            duration_ms=round(request.duration_ms, 2),
-            client=request.client[:400] if request.client else None,
-            detail=request.detail[:4000] if request.detail else None,
-        ),
+        {
+            "id": ids.new_id(ids.SCIM_REQUEST),
+            "account_id": request.account_id,
+            "at": now,
+            "method": request.method[:10],
+            "path": request.path[:2048],
+            "status": request.status,
+            "duration_ms": round(request.duration_ms, 2),
+            "client": request.client[:400] if request.client else None,
+            "detail": request.detail[:4000] if request.detail else None,
+        },
     )
     if token is not None and (
         token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL
     ):
-        store.touch_token(db, token.id, now)
+        store.touch_token(db, token.token_id, now)
 
 
 # --- users ----------------------------------------------------------------------------------
@@ -191,15 +180,14 @@ def _taken(email: str) -> UniquenessException:
 
 
 def list_users(db: Session, account_id: str, query: ListQuery) -> tuple[int, list[AgentRecord]]:
-    total, agents = store.list_agents(db, account_id, query)
-    return total, [store.agent_record(agent) for agent in agents]
+    return store.list_agents(db, account_id, query)
 
 
 def get_user(db: Session, account_id: str, user_id: str) -> AgentRecord:
-    agent = store.get_agent(db, account_id, user_id)
-    if agent is None:
+    record = store.get_agent(db, account_id, user_id)
+    if record is None:
         raise _no_user(user_id)
-    return store.agent_record(agent)
+    return record
 
 
 def create_user(db: Session, account_id: str, payload: Any, *, now: dt.datetime) -> AgentRecord:
@@ -207,76 +195,73 @@ def create_user(db: Session, account_id: str, payload: Any, *, now: dt.datetime)
     fields = agent_fields_for_create(payload)
     existing = store.agent_by_email(db, account_id, agent_store.normalize_email(fields.email))
     if existing is not None:
-        if existing.scim_deleted_at is None:
+        if not existing.scim_deleted:
             raise _taken(fields.email)
-        existing.scim_deleted_at = None
-        _apply_user_fields(db, existing, fields, now)
-        return store.agent_record(existing)
-    agent = Agent(
-        id=ids.new_id(ids.AGENT),
-        account_id=account_id,
-        role=Role.AGENT.value,
-        source=AgentSource.SCIM.value,
-        password_hash=None,
-        version=1,
-        created_at=now,
-        updated_at=now,
-        **_columns(fields),
-    )
+        store.update_agent(db, account_id, existing.record.id, {"scim_deleted_at": None})
+        return _write_fields(db, account_id, existing.record, fields, now)
+    agent_id = ids.new_id(ids.AGENT)
     try:
         with db.begin_nested():
-            db.add(agent)
+            store.insert_agent(db, {
+                **_columns(fields),
+                "id": agent_id,
+                "account_id": account_id,
+                "role": Role.AGENT.value,
+                "source": AgentSource.SCIM.value,
+                "password_hash": None,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+                "last_sign_in_at": None,
+                "scim_deleted_at": None,
+            })
     except IntegrityError:
         # The unique index on (account, lower-cased email) settles concurrent POSTs.
         raise _taken(fields.email) from None
-    return store.agent_record(agent)
+    return _record(agent_id, fields, created_at=now, updated_at=now, version=1)
 
 
 def replace_user(
     db: Session, account_id: str, user_id: str, payload: Any, *, if_match: str | None, now: dt.datetime
 ) -> AgentRecord:
     """PUT /Users/{id}: replace semantics (a missing `active` keeps the stored value)."""
-    agent = _agent_for_update(db, account_id, user_id, if_match)
-    update = agent_update_for_replace(store.agent_record(agent), payload)
-    if update.changed:
-        _apply_user_fields(db, agent, update.fields, now)
-    return store.agent_record(agent)
+    record = _agent_for_update(db, account_id, user_id, if_match)
+    update = agent_update_for_replace(record, payload)
+    return _write_fields(db, account_id, record, update.fields, now) if update.changed else record
 
 
 def patch_user(
     db: Session, account_id: str, user_id: str, body: Any, *, if_match: str | None, now: dt.datetime
 ) -> AgentRecord:
-    agent = _agent_for_update(db, account_id, user_id, if_match)
-    update = apply_user_patch(store.agent_record(agent), body)
-    if update.changed:
-        _apply_user_fields(db, agent, update.fields, now)
-    return store.agent_record(agent)
+    record = _agent_for_update(db, account_id, user_id, if_match)
+    update = apply_user_patch(record, body)
+    return _write_fields(db, account_id, record, update.fields, now) if update.changed else record
 
 
 def delete_user(
     db: Session, account_id: str, user_id: str, *, if_match: str | None, now: dt.datetime, notes: Notes
 ) -> None:
     """DELETE /Users/{id}: deactivate, sign out, leave every group, unlink from SCIM (404 after)."""
-    agent = _agent_for_update(db, account_id, user_id, if_match)
-    groups = store.groups_of_agent(db, account_id, agent.id)
-    _deactivate(db, agent)
-    agent.scim_deleted_at = now
-    agent.external_id = None
-    _bump(agent, now)
-    db.flush()  # the agent is inactive before the admin count below
+    record = _agent_for_update(db, account_id, user_id, if_match)
+    groups = store.groups_of_agent(db, account_id, record.id)
+    store.update_agent(db, account_id, record.id, {
+        "active": False, "scim_deleted_at": now, "external_id": None,
+        "version": record.version + 1, "updated_at": now,
+    })
+    session_store.delete_for_agent(db, account_id, record.id)
     for group in groups:
-        store.remove_members(db, group.id, [agent.id])
+        store.remove_members(db, group.id, [record.id])
     store.bump_groups(db, [group.id for group in groups], now)
     if any(group.grants_admin for group in groups):
-        _demote(db, account_id, [agent.id], except_group=None, now=now, notes=notes)
+        _demote(db, account_id, [record.id], except_group=None, now=now, notes=notes)
 
 
-def _agent_for_update(db: Session, account_id: str, user_id: str, if_match: str | None) -> Agent:
-    agent = store.get_agent(db, account_id, user_id, for_update=True)
-    if agent is None:
+def _agent_for_update(db: Session, account_id: str, user_id: str, if_match: str | None) -> AgentRecord:
+    record = store.get_agent(db, account_id, user_id, for_update=True)
+    if record is None:
         raise _no_user(user_id)
-    check_if_match(if_match, agent.version)
-    return agent
+    check_if_match(if_match, record.version)
+    return record
 
 
 def _columns(fields: AgentFields) -> dict[str, Any]:
@@ -295,30 +280,47 @@ def _columns(fields: AgentFields) -> dict[str, Any]:
     }
 
 
-def _apply_user_fields(db: Session, agent: Agent, fields: AgentFields, now: dt.datetime) -> None:
-    was_active = agent.active
-    email_changed = agent_store.normalize_email(fields.email) != agent.email_normalized
-    for name, value in _columns(fields).items():
-        setattr(agent, name, value)
-    _bump(agent, now)
-    if email_changed:
+def _record(
+    agent_id: str, fields: AgentFields, *, created_at: dt.datetime, updated_at: dt.datetime, version: int
+) -> AgentRecord:
+    return AgentRecord(
+        id=agent_id,
+        email=fields.email,
+        first_name=fields.first_name,
+        last_name=fields.last_name,
+        display_name=fields.display_name,
+        active=fields.active,
+        external_id=fields.external_id,
+        locale=fields.locale,
+        title=fields.title,
+        enterprise=dict(fields.enterprise),
+        created_at=created_at,
+        updated_at=updated_at,
+        version=version,
+    )
+
+
+def _write_fields(
+    db: Session, account_id: str, record: AgentRecord, fields: AgentFields, now: dt.datetime
+) -> AgentRecord:
+    """Store new fields over `record` (version bumped); deactivation revokes every session."""
+    values = {**_columns(fields), "version": record.version + 1, "updated_at": now}
+    if agent_store.normalize_email(fields.email) != agent_store.normalize_email(record.email):
         try:
             with db.begin_nested():
-                db.flush()
+                store.update_agent_fields(db, account_id, record.id, values)
         except IntegrityError:
             raise _taken(fields.email) from None
-    if was_active and not fields.active:
-        session_store.delete_for_agent(db, agent.account_id, agent.id)
+    else:
+        store.update_agent_fields(db, account_id, record.id, values)
+    if record.active and not fields.active:
+        session_store.delete_for_agent(db, account_id, record.id)
+    return _record(record.id, fields, created_at=record.created_at, updated_at=now, version=record.version + 1)
 
 
-def _deactivate(db: Session, agent: Agent) -> None:
-    agent.active = False
-    session_store.delete_for_agent(db, agent.account_id, agent.id)
-
-
-def _bump(row: Agent | Group, now: dt.datetime) -> None:
-    row.version += 1
-    row.updated_at = now
+def _bump(group: Group, now: dt.datetime) -> None:
+    group.version += 1
+    group.updated_at = now
 
 
 # --- groups ---------------------------------------------------------------------------------

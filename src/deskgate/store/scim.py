@@ -5,8 +5,9 @@ Every function takes the account id; nothing crosses accounts. Agents deleted ov
 create use case needs to revive them.
 
 List queries translate the SCIM core's filter IR (`deskgate.scim.query`) to SQL, count with
-SQL and fetch one page with OFFSET/LIMIT in a stable order (the sort key, then the id: ids are
-time-ordered). Nothing here loads a whole table or a whole large group unless asked to.
+SQL and fetch one page with OFFSET/LIMIT in a stable, total order an index serves (agents by
+creation, groups by name; with `sortBy`, the key then the id). Nothing here loads a whole table
+or a whole large group unless asked to.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -34,6 +36,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from deskgate.scim.query import (
@@ -49,30 +52,47 @@ from deskgate.scim.query import (
     SortOrder,
 )
 from deskgate.scim.records import AgentRecord, GroupRecord, MemberRef
-from deskgate.store.models import Agent, Group, GroupMember, Role, ScimRequestLog, ScimToken
+from deskgate.store.models import Account, Agent, Group, GroupMember, Role, ScimRequestLog, ScimToken
 
 CHUNK = 500
 """Most ids in one `IN (...)` list (SQLite's bound-parameter limit is far above this)."""
 
 
 # --- records -------------------------------------------------------------------------------
+#
+# Agents are read and written with Core statements built once (bound parameters), and come out
+# as the core's AgentRecord: the provisioning requests are the hot path, and ORM objects and
+# per-call statement building cost more there than the queries themselves.
+
+_agents = Agent.__table__
+_AGENT_COLUMNS = (
+    _agents.c.id, _agents.c.email, _agents.c.first_name, _agents.c.last_name, _agents.c.display_name,
+    _agents.c.active, _agents.c.external_id, _agents.c.locale, _agents.c.title, _agents.c.enterprise,
+    _agents.c.created_at, _agents.c.updated_at, _agents.c.version,
+)
+AGENT_FIELD_COLUMNS = (
+    "email", "email_normalized", "first_name", "last_name", "display_name", "active",
+    "external_id", "locale", "title", "enterprise",
+)
+"""The columns a SCIM write sets (see `update_agent_fields`)."""
 
 
-def agent_record(agent: Agent) -> AgentRecord:
+def agent_record(row: Any) -> AgentRecord:
+    """The record of an agent row (Core row or ORM object); "" reads as unset."""
     return AgentRecord(
-        id=agent.id,
-        email=agent.email,
-        first_name=agent.first_name or None,
-        last_name=agent.last_name or None,
-        display_name=agent.display_name or None,
-        active=agent.active,
-        external_id=agent.external_id,
-        locale=agent.locale,
-        title=agent.title,
-        enterprise=agent.enterprise or {},
-        created_at=agent.created_at,
-        updated_at=agent.updated_at,
-        version=agent.version,
+        id=row.id,
+        email=row.email,
+        first_name=row.first_name or None,
+        last_name=row.last_name or None,
+        display_name=row.display_name or None,
+        active=row.active,
+        external_id=row.external_id,
+        locale=row.locale,
+        title=row.title,
+        enterprise=row.enterprise or {},
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=row.version,
     )
 
 
@@ -109,17 +129,17 @@ class _Column:
 
 
 _USER_COLUMNS: Mapping[str, _Column] = {
-    "id": _Column(Agent.id),
-    "userName": _Column(Agent.email_normalized, lowered=True),
-    "externalId": _Column(Agent.external_id, nullable=True, blank_is_unset=True),
-    "displayName": _Column(Agent.display_name, blank_is_unset=True),
-    "name.givenName": _Column(Agent.first_name, blank_is_unset=True),
-    "name.familyName": _Column(Agent.last_name, blank_is_unset=True),
-    "active": _Column(Agent.active),
-    "title": _Column(Agent.title, nullable=True, blank_is_unset=True),
-    "locale": _Column(Agent.locale, nullable=True, blank_is_unset=True),
-    "meta.created": _Column(Agent.created_at),
-    "meta.lastModified": _Column(Agent.updated_at),
+    "id": _Column(_agents.c.id),
+    "userName": _Column(_agents.c.email_normalized, lowered=True),
+    "externalId": _Column(_agents.c.external_id, nullable=True, blank_is_unset=True),
+    "displayName": _Column(_agents.c.display_name, blank_is_unset=True),
+    "name.givenName": _Column(_agents.c.first_name, blank_is_unset=True),
+    "name.familyName": _Column(_agents.c.last_name, blank_is_unset=True),
+    "active": _Column(_agents.c.active),
+    "title": _Column(_agents.c.title, nullable=True, blank_is_unset=True),
+    "locale": _Column(_agents.c.locale, nullable=True, blank_is_unset=True),
+    "meta.created": _Column(_agents.c.created_at),
+    "meta.lastModified": _Column(_agents.c.updated_at),
 }
 
 _MEMBERS_VALUE = "members.value"
@@ -247,13 +267,32 @@ def _pattern(op: CompareOp, value: str) -> str:
     return f"%{escaped}"
 
 
+_INDEXED_EQUALITY = {"id", "userName", "externalId", "displayName"}
+"""Attributes whose `eq` an index answers (agents: id, email, external id; groups: id, name,
+external id)."""
+
+
+def _pins_few_rows(expr: Filter | None) -> bool:
+    """Whether the filter is, or is and-ed with, an `eq` on an indexed attribute (Okta's
+    `userName eq`, Entra's `externalId eq`): its few rows are cheaper to sort than to find by
+    walking an index in the default order (which SQLite, without statistics, would choose)."""
+    terms = expr.terms if isinstance(expr, And) else (expr,)
+    return any(
+        isinstance(term, Compare) and term.op is CompareOp.EQ and term.attr in _INDEXED_EQUALITY
+        for term in terms
+    )
+
+
 def _order_by(
-    columns: Mapping[str, _Column], query: ListQuery, id_column: Any
+    columns: Mapping[str, _Column], query: ListQuery, default: Sequence[Any], id_column: Any
 ) -> list[Any]:
-    """The sort key (absent values last when ascending), then the id for a stable order."""
+    """The sort key (absent values last when ascending), then the id for a stable order.
+    Without `sortBy`: `default`, a total order an index of the table serves."""
     descending = query.sort_order is SortOrder.DESCENDING
     if query.sort_by is None:
-        return [id_column.desc() if descending else id_column.asc()]
+        if _pins_few_rows(query.filter):
+            default = (id_column,)
+        return [term.desc() if descending else term.asc() for term in default]
     column = columns[query.sort_by.attr]
     key = column.expr
     if not query.sort_by.case_exact and not column.lowered and isinstance(key.type, String):
@@ -269,12 +308,12 @@ def _order_by(
 
 
 def _page(
-    db: Session, stmt: Select[Any], count_stmt: Select[Any], query: ListQuery
+    db: Session | Connection, stmt: Select[Any], count_stmt: Select[Any], query: ListQuery
 ) -> tuple[int, list[Any]]:
     """(total matches, the rows of the requested page). Skips the COUNT when the page says it all."""
     if query.count == 0:
         return db.scalar(count_stmt) or 0, []
-    rows = list(db.scalars(stmt.offset(query.offset).limit(query.count)))
+    rows = list(db.execute(stmt.offset(query.offset).limit(query.count)))
     if len(rows) < query.count and (rows or query.offset == 0):
         return query.offset + len(rows), rows  # the last page: nothing after it
     return db.scalar(count_stmt) or 0, rows
@@ -283,33 +322,82 @@ def _page(
 # --- agents ---------------------------------------------------------------------------------
 
 
-def _visible_agents(account_id: str) -> list[ColumnElement[bool]]:
-    return [Agent.account_id == account_id, Agent.scim_deleted_at.is_(None)]
+def _visible_agents(account_id: Any) -> list[ColumnElement[bool]]:
+    return [_agents.c.account_id == account_id, _agents.c.scim_deleted_at.is_(None)]
 
 
-def get_agent(db: Session, account_id: str, agent_id: str, *, for_update: bool = False) -> Agent | None:
+_AGENT_ORDER = (_agents.c.created_at, _agents.c.id)
+"""Creation order (ids are time-ordered too, but only `ix_agents_account_id_created_at` can
+serve an ORDER BY within an account without sorting all its agents)."""
+
+_GET_AGENT = select(*_AGENT_COLUMNS).where(
+    _agents.c.id == bindparam("agent_id"), *_visible_agents(bindparam("account_id"))
+)
+_GET_AGENT_FOR_UPDATE = _GET_AGENT.with_for_update()
+_AGENT_BY_EMAIL = select(*_AGENT_COLUMNS, _agents.c.scim_deleted_at).where(
+    _agents.c.account_id == bindparam("account_id"),
+    _agents.c.email_normalized == bindparam("email_normalized"),
+)
+_INSERT_AGENT = insert(_agents)
+_UPDATE_AGENT_FIELDS = (
+    update(_agents)
+    .where(_agents.c.account_id == bindparam("match_account_id"), _agents.c.id == bindparam("match_id"))
+    .values({
+        name: bindparam(name, type_=_agents.c[name].type)
+        for name in (*AGENT_FIELD_COLUMNS, "version", "updated_at")
+    })
+)
+
+
+def get_agent(db: Session, account_id: str, agent_id: str, *, for_update: bool = False) -> AgentRecord | None:
     """The agent, unless deleted over SCIM. `for_update` locks its row (PostgreSQL) so that
     concurrent writes to one agent run one after the other (If-Match, version bumps)."""
-    stmt = select(Agent).where(Agent.id == agent_id, *_visible_agents(account_id))
-    if for_update:
-        stmt = stmt.with_for_update()
-    return db.scalar(stmt)
+    stmt = _GET_AGENT_FOR_UPDATE if for_update else _GET_AGENT
+    row = db.connection().execute(stmt, {"account_id": account_id, "agent_id": agent_id}).first()
+    return agent_record(row) if row is not None else None
 
 
-def agent_by_email(db: Session, account_id: str, email_normalized: str) -> Agent | None:
+@dataclass(frozen=True)
+class AgentByEmail:
+    record: AgentRecord
+    scim_deleted: bool
+
+
+def agent_by_email(db: Session, account_id: str, email_normalized: str) -> AgentByEmail | None:
     """The agent with this (lower-cased) email, deleted over SCIM or not."""
-    return db.scalar(
-        select(Agent).where(Agent.account_id == account_id, Agent.email_normalized == email_normalized)
+    row = db.connection().execute(
+        _AGENT_BY_EMAIL, {"account_id": account_id, "email_normalized": email_normalized}
+    ).first()
+    if row is None:
+        return None
+    return AgentByEmail(agent_record(row), row.scim_deleted_at is not None)
+
+
+def insert_agent(db: Session, values: Mapping[str, Any]) -> None:
+    """Insert an agent row (every column given). Raises IntegrityError on an email clash."""
+    db.connection().execute(_INSERT_AGENT, dict(values))
+
+
+def update_agent_fields(db: Session, account_id: str, agent_id: str, values: Mapping[str, Any]) -> None:
+    """Write every column of `AGENT_FIELD_COLUMNS`, `version` and `updated_at`."""
+    db.connection().execute(_UPDATE_AGENT_FIELDS, {**values, "match_account_id": account_id, "match_id": agent_id})
+
+
+def update_agent(db: Session, account_id: str, agent_id: str, values: Mapping[str, Any]) -> None:
+    db.connection().execute(
+        update(_agents).where(_agents.c.account_id == account_id, _agents.c.id == agent_id).values(**values)
     )
 
 
-def list_agents(db: Session, account_id: str, query: ListQuery) -> tuple[int, list[Agent]]:
+def list_agents(db: Session, account_id: str, query: ListQuery) -> tuple[int, list[AgentRecord]]:
     where = _visible_agents(account_id)
     if query.filter is not None:
         where.append(_FilterSQL(_USER_COLUMNS, db.get_bind().dialect.name)(query.filter))
-    stmt = select(Agent).where(*where).order_by(*_order_by(_USER_COLUMNS, query, Agent.id))
-    count_stmt = select(func.count()).select_from(Agent).where(*where)
-    return _page(db, stmt, count_stmt, query)
+    order = _order_by(_USER_COLUMNS, query, _AGENT_ORDER, _agents.c.id)
+    stmt = select(*_AGENT_COLUMNS).where(*where).order_by(*order)
+    count_stmt = select(func.count()).select_from(_agents).where(*where)
+    total, rows = _page(db.connection(), stmt, count_stmt, query)
+    return total, [agent_record(row) for row in rows]
 
 
 def agent_names(db: Session, account_id: str, agent_ids: Collection[str]) -> dict[str, str]:
@@ -352,17 +440,20 @@ def admins_among(db: Session, account_id: str, agent_ids: Collection[str]) -> li
     """(id, email, active) of the admins among these agents, in id order."""
     found: list[tuple[str, str, bool]] = []
     for chunk in _chunks(agent_ids):
-        found.extend(
-            db.execute(
-                select(Agent.id, Agent.email, Agent.active).where(
-                    Agent.account_id == account_id, Agent.id.in_(chunk), Agent.role == Role.ADMIN
-                )
-            ).tuples()
+        rows = db.execute(
+            select(Agent.id, Agent.email, Agent.active).where(
+                Agent.account_id == account_id, Agent.id.in_(chunk), Agent.role == Role.ADMIN
+            )
         )
+        found.extend((agent_id, email, active) for agent_id, email, active in rows)
     return sorted(found)
 
 
 # --- groups ---------------------------------------------------------------------------------
+
+
+_GROUP_ORDER = (Group.display_name_normalized,)
+"""By name: unique per account, and the unique index on (account_id, name) serves the order."""
 
 
 def get_group(db: Session, account_id: str, group_id: str, *, for_update: bool = False) -> Group | None:
@@ -377,9 +468,11 @@ def list_groups(db: Session, account_id: str, query: ListQuery) -> tuple[int, li
     if query.filter is not None:
         translate = _FilterSQL(_GROUP_COLUMNS, db.get_bind().dialect.name, member_of=Group.id)
         where.append(translate(query.filter))
-    stmt = select(Group).where(*where).order_by(*_order_by(_GROUP_COLUMNS, query, Group.id))
+    order = _order_by(_GROUP_COLUMNS, query, _GROUP_ORDER, Group.id)
+    stmt = select(Group).where(*where).order_by(*order)
     count_stmt = select(func.count()).select_from(Group).where(*where)
-    return _page(db, stmt, count_stmt, query)
+    total, rows = _page(db, stmt, count_stmt, query)
+    return total, [row[0] for row in rows]
 
 
 def members_of(db: Session, group_ids: Collection[str]) -> dict[str, list[MemberRef]]:
@@ -499,12 +592,44 @@ def group_summaries(db: Session, account_id: str, limit: int) -> list[GroupSumma
 # --- tokens and the request log --------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TokenOwner:
+    """A live SCIM token and the account it belongs to (plain values: no ORM objects to load)."""
+
+    token_id: str
+    last_used_at: dt.datetime | None
+    account_id: str
+    plan: str
+
+
+_TOKEN_OWNER = (
+    select(ScimToken.id, ScimToken.expires_at, ScimToken.last_used_at, Account.id, Account.plan)
+    .join(Account, Account.id == ScimToken.account_id)
+    .where(ScimToken.token_hash == bindparam("token_hash"))
+)
+_TOUCH_TOKEN = update(ScimToken.__table__).where(ScimToken.__table__.c.id == bindparam("token_id")).values(
+    last_used_at=bindparam("now", type_=ScimToken.__table__.c.last_used_at.type)
+)
+_INSERT_REQUEST_LOG = insert(ScimRequestLog.__table__)
+
+
+def token_owner(db: Session, token_hash: str, now: dt.datetime) -> TokenOwner | None:
+    """The owner of an unexpired token, or None."""
+    row = db.connection().execute(_TOKEN_OWNER, {"token_hash": token_hash}).first()
+    if row is None:
+        return None
+    token_id, expires_at, last_used_at, account_id, plan = row
+    if expires_at is not None and expires_at <= now:
+        return None
+    return TokenOwner(token_id, last_used_at, account_id, plan)
+
+
 def touch_token(db: Session, token_id: str, now: dt.datetime) -> None:
-    db.execute(update(ScimToken).where(ScimToken.id == token_id).values(last_used_at=now))
+    db.connection().execute(_TOUCH_TOKEN, {"token_id": token_id, "now": now})
 
 
-def add_request_log(db: Session, row: ScimRequestLog) -> None:
-    db.add(row)
+def add_request_log(db: Session, values: Mapping[str, Any]) -> None:
+    db.connection().execute(_INSERT_REQUEST_LOG, dict(values))
 
 
 def recent_requests(db: Session, account_id: str, limit: int) -> list[ScimRequestLog]:
