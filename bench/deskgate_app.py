@@ -7,7 +7,6 @@ Everything here goes through deskgate's own services and store (`create_account`
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path

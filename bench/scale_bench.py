@@ -11,7 +11,6 @@ driver's bulk path, on the engine from `deskgate.store.base.make_engine`), then 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import random

@@ -9,7 +9,6 @@ with the reason, never as a crash.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import shutil
 import subprocess

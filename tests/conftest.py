@@ -11,9 +11,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from deskgate.services import accounts as account_service
 from deskgate.store import migrate
 from deskgate.store.base import make_engine, make_sessionmaker
 from deskgate.store.models import Base
+from deskgate.web.app import create_app
 
 from helpers import TEST_PASSWORD
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -143,3 +145,32 @@ def make_account(db: Session):  # type: ignore[no-untyped-def]
         )
 
     return make
+
+
+# --- the app in-process (TestClient: real ASGI app, real database; no sockets) ---
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine) -> FastAPI:
+    return create_app(settings, engine=engine)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def new_client(app: FastAPI) -> Iterator[object]:
+    """Factory for more browsers (separate cookie jars)."""
+    clients: list[TestClient] = []
+
+    def make() -> TestClient:
+        c = TestClient(app, base_url="http://testserver", follow_redirects=False)
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()

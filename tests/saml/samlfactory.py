@@ -350,3 +350,22 @@ def signed_assertion(
 def wrap(assertion_or_payload: etree._Element, spec: ResponseSpec) -> bytes:
     """An unsigned Response around an already signed/encrypted payload."""
     return to_bytes(build_response(spec, assertion_or_payload))
+
+
+def idp_metadata_xml(
+    key: KeyPair | None = None,
+    *,
+    entity_id: str = ResponseSpec.idp_entity_id,
+    sso_url: str = "https://idp.example.test/sso",
+    binding: str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+) -> str:
+    """IdP metadata trusting ``key`` (default: the ``idp`` key pair that signs test responses)."""
+    key = key or keypair("idp")
+    return f"""<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity_id}">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
+      <ds:X509Data><ds:X509Certificate>{key.certificate_b64}</ds:X509Certificate></ds:X509Data>
+    </ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleSignOnService Binding="{binding}" Location="{sso_url}"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"""

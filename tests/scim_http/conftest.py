@@ -19,14 +19,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from deskgate.config import Settings
 from deskgate.services import scim_credentials
 from deskgate.store.base import utcnow
 from deskgate.store.models import Account, ScimRequestLog
-from deskgate.web.app import create_app
 from scim_helpers import ScimAccount
 from support.server import serve_app
 
@@ -37,24 +34,15 @@ POSTMAN = "ms-scimreferencecode/PostmanCollection.json"
 
 
 @pytest.fixture
-def app(settings: Settings, engine: Engine) -> FastAPI:
-    return create_app(settings, engine=engine)
-
-
-@pytest.fixture
-def web(app: FastAPI) -> Iterator[TestClient]:
+def web(client: TestClient) -> TestClient:
     """A browser on the web pages (cookies, redirects not followed)."""
-    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
-        yield client
+    return client
 
 
 @pytest.fixture
-def new_web(app: FastAPI) -> Iterator[Callable[[], TestClient]]:
+def new_web(new_client: Callable[[], TestClient]) -> Callable[[], TestClient]:
     """More browsers (separate cookie jars)."""
-    with ExitStack() as stack:
-        yield lambda: stack.enter_context(
-            TestClient(app, base_url="http://testserver", follow_redirects=False)
-        )
+    return new_client
 
 
 @pytest.fixture

@@ -74,18 +74,6 @@ def test_the_idp_may_deactivate_even_the_last_admin(scim: Any, scim_account: Sci
 # --- single sign-on ------------------------------------------------------------------------
 
 
-def _idp_metadata(entity_id: str) -> str:
-    key = saml_factory.keypair("idp")
-    return f"""<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity_id}">
-  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
-      <ds:X509Data><ds:X509Certificate>{key.certificate_b64}</ds:X509Certificate></ds:X509Data>
-    </ds:KeyInfo></md:KeyDescriptor>
-    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.test/sso"/>
-  </md:IDPSSODescriptor>
-</md:EntityDescriptor>"""
-
-
 def test_a_scim_user_signs_in_by_sso_at_once_until_deactivated(
     scim: Any, web: Any, new_web: Any, scim_account: ScimAccount, db: Any
 ) -> None:
@@ -93,7 +81,7 @@ def test_a_scim_user_signs_in_by_sso_at_once_until_deactivated(
     idp = "https://idp.example.test/metadata"
     sign_in(web, scim_account.admin_email)
     saved = post_form(web, "/manage/security", "/manage/security/sso", {
-        "idp_kind": "okta", "enabled": "on", "metadata_xml": _idp_metadata(idp), "allow_idp_initiated": "on",
+        "idp_kind": "okta", "enabled": "on", "metadata_xml": saml_factory.idp_metadata_xml(entity_id=idp), "allow_idp_initiated": "on",
         "jit_role": "agent", "email_domains": "",
     })  # jit_enabled left off
     assert saved.status_code == 200, saved.text

@@ -25,15 +25,7 @@ IDP_SSO = "https://idp.example.test/sso"
 
 
 def idp_metadata(key: f.KeyPair | None = None) -> str:
-    key = key or f.keypair("idp")
-    return f"""<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{IDP_ENTITY}">
-  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
-      <ds:X509Data><ds:X509Certificate>{key.certificate_b64}</ds:X509Certificate></ds:X509Data>
-    </ds:KeyInfo></md:KeyDescriptor>
-    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{IDP_SSO}"/>
-  </md:IDPSSODescriptor>
-</md:EntityDescriptor>"""
+    return f.idp_metadata_xml(key, entity_id=IDP_ENTITY, sso_url=IDP_SSO)
 
 
 class SSOAccount:
