@@ -27,6 +27,9 @@ from deskgate.store.models import Base
 from deskgate.web.app import create_app
 
 from helpers import TEST_PASSWORD
+# Chromium through Playwright, defined once for the whole suite: a second sync Playwright in
+# the same process fails ("Sync API inside the asyncio loop").
+from support.browser import browser, new_context, playwright, pytest_runtest_makereport, screenshot  # noqa: F401
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -42,7 +45,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[str]:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if _backend() == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'deskgate.db'}"
         return
@@ -52,7 +55,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> It
             "DESKGATE_TEST_DATABASE=postgresql needs DESKGATE_TEST_DATABASE_URL "
             "(bash .ci/test starts a throwaway server and sets it)"
         )
-    name = f"deskgate_test_{worker_id}"
+    name = f"deskgate_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -14,7 +14,6 @@ from fastapi import FastAPI
 
 from deskgate.config import load_settings
 from deskgate.web.app import create_app
-from support.browser import browser, new_context, playwright, pytest_runtest_makereport, screenshot  # noqa: F401
 from support.server import serve_app
 
 pytestmark = pytest.mark.browser
