@@ -70,7 +70,7 @@ def create_account(engine: Engine, origin: str, *, name: str = "Bench", idp_meta
 def serve(database_url: str, *, port: int, workers: int, log_dir: Path, label: str,
           reuse_port: bool = True) -> procs.Server:
     """deskgate under uvicorn (uvloop, httptools, no access log) on 127.0.0.1:`port`, each worker
-    on its own SO_REUSEPORT socket (bench/serve.py) unless `reuse_port` is False."""
+    on its own SO_REUSEPORT socket (deskgate.web.server, as `deskgate serve` does) unless `reuse_port` is False."""
     env = {
         "DESKGATE_DATABASE_URL": database_url,
         "DESKGATE_BASE_URL": f"http://{procs.HOST}:{port}",

@@ -253,7 +253,7 @@ def _wait_http(server: Server, url: str, timeout: float) -> None:
 
 def uvicorn_argv(app: str, *, port: int, workers: int, factory: bool = True, reuse_port: bool = False) -> list[str]:
     """uvicorn with uvloop and httptools, no access log (it would cost as much as a request).
-    `reuse_port`: one SO_REUSEPORT socket per worker (bench/serve.py) instead of `--workers`."""
+    `reuse_port`: one SO_REUSEPORT socket per worker (deskgate.web.server) instead of uvicorn's `--workers`."""
     if reuse_port:
         argv = [sys.executable, "-m", "bench.serve", app, "--host", HOST, "--port", str(port), "--workers", str(workers)]
         return [*argv, "--factory"] if factory else argv

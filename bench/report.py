@@ -188,7 +188,7 @@ def render(results: dict[str, Any]) -> str:
         ["Load average at start", " ".join(str(x) for x in machine.get("load_average_at_start", []))],
         ["Python packages", ", ".join(f"{name} {version}" for name, version in packages.items())],
         ["deskgate server", f"uvicorn + uvloop + httptools, {results.get('workers')} workers"
-         + (", one SO_REUSEPORT socket each (`bench/serve.py`)" if results.get("reuse_port") else "")
+         + (", one SO_REUSEPORT socket each (`deskgate serve --workers`, deskgate/web/server.py)" if results.get("reuse_port") else "")
          + ", no access log"],
         ["Client", "aiohttp on uvloop, in one process on the same machine (it shares the 2 cores)"],
     ])

@@ -97,3 +97,39 @@ def test_console_script_runs_migrations_and_creates_accounts(tmp_path):
     )
     assert bad.returncode == 2
     assert bad.stderr.startswith("deskgate: Unknown plan 'nope'")
+
+
+def test_serve_with_two_workers_answers_and_stops_on_sigterm(tmp_path):
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DESKGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", "DESKGATE_LOG_LEVEL": "warning"}
+    env.pop("DESKGATE_BASE_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deskgate", "serve", "--port", str(port), "--workers", "2", "--demo"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stderr.read()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.3)
+        assert response.status_code == 200
+        for _ in range(20):  # whichever worker takes the connection serves the same app
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json() == {"status": "ok"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=30)
+    assert process.returncode is not None
+    assert f"deskgate demo is at http://127.0.0.1:{port}/login" in out

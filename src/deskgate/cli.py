@@ -75,7 +75,7 @@ def main() -> None:
 @click.option("--demo", is_flag=True, help="Create a 'Demo' account on Scale Plus (once) and print its sign-in.")
 def serve(host: str, port: int, workers: int, demo: bool) -> None:
     """Apply migrations, then serve the web app."""
-    import uvicorn
+    from deskgate.web import server
 
     if "DESKGATE_BASE_URL" not in os.environ:
         # Absolute URLs (ACS, entity IDs) must name where we listen; workers inherit this.
@@ -94,7 +94,7 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
         engine = make_engine(settings.database_url)
         migrate.upgrade(engine)
         engine.dispose()
-    uvicorn.run(
+    server.serve(
         "deskgate.web.asgi:app_from_environment",
         factory=True,
         host=host,

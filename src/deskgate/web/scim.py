@@ -17,14 +17,10 @@ account exists.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import logging
-import os
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import unquote_plus
@@ -508,56 +504,6 @@ class _Outcome:
     """Set when the request failed: written after the response is sent."""
 
 
-class _WriterTurn:
-    """Turns at an SQLite database's write lock, for the SCIM requests of every worker process.
-
-    On SQLite every deskgate transaction takes the database's one write lock at BEGIN
-    (`store.base`), so concurrent SCIM requests run their transactions one at a time whatever
-    we do. Left to SQLite, the waiting ones poll with sleeps growing to 100 ms (its busy
-    handler) and lose the race to whoever is already awake: with 16 concurrent clients the
-    slowest requests waited half a second. Here they wait in line instead: threads on a lock,
-    processes on an flock(2) of a file beside the database, woken by the kernel.
-    """
-
-    def __init__(self, path: str) -> None:
-        self._thread_lock = threading.Lock()
-        try:
-            self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            log.warning("cannot open %s: SCIM requests of worker processes will not take turns", path)
-            self._fd = None
-
-    def __enter__(self) -> None:
-        self._thread_lock.acquire()
-        if self._fd is not None:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-            except BaseException:
-                self._thread_lock.release()
-                raise
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._thread_lock.release()
-
-
-_TURNS: dict[str, _WriterTurn] = {}
-_TURNS_LOCK = threading.Lock()
-
-
-def _one_writer(request: Request) -> AbstractContextManager[Any]:
-    """The turn to take around a SCIM transaction: none on PostgreSQL (row locks suffice)."""
-    url = app_state(request).engine.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return nullcontext()
-    with _TURNS_LOCK:
-        turn = _TURNS.get(url.database)
-        if turn is None:
-            turn = _TURNS[url.database] = _WriterTurn(f"{url.database}.scim-turn")
-    return turn
-
-
 def _serve(request: Request, body: bytes | None, started: float) -> _Outcome:
     state = app_state(request)
     account_id = request.path_params["account_id"]
@@ -575,7 +521,7 @@ def _serve(request: Request, body: bytes | None, started: float) -> _Outcome:
             detail=detail,
         )
 
-    with _one_writer(request), state.sessions() as db:
+    with state.sessions() as db:
         try:
             caller = provisioning.authenticate(db, account_id, request.headers.get("authorization"), now)
             if body is None:
@@ -628,7 +574,7 @@ def _write_failure_log(request: Request, entry: provisioning.RequestRecord, toke
     A 401 is recorded only when the path's account exists."""
     state = app_state(request)
     try:
-        with _one_writer(request), state.sessions() as db:
+        with state.sessions() as db:
             if token_known or provisioning.account_exists(db, entry.account_id):
                 provisioning.record_request(db, entry, now=utcnow())
                 db.commit()
