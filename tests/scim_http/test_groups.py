@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from deskgate.services import provisioning
+from deskgate.scim import referenced_member_ids
 from deskgate.store import scim as scim_store
 from scim_helpers import create_group, create_user, is_scim_error, patch_body
 
@@ -30,12 +30,15 @@ ADD = {"op": "add", "path": "members", "value": [{"value": "a1", "display": "x"}
         ([{"op": "remove", "path": "members"}], None),
         ([{"op": "remove", "path": 'members[display eq "x"]'}], None),
         ([{"op": "remove", "path": 'members[value eq "a1"].display'}], None),
-        ([{"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:members", "value": []}], None),
-        ([{"op": "add", "path": "members", "value": [{"value": 7}]}], None),
+        ([{"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:members", "value": []}], set()),  # adds nobody
+        ([{"op": "add", "path": "members", "value": [{"value": 7}]}], set()),  # refused by the patch itself: 400
     ],
 )
-def test_named_member_ids(operations: list[dict[str, Any]], named: set[str] | None) -> None:
-    assert provisioning.named_member_ids(patch_body(*operations)) == named
+def test_referenced_member_ids_name_only_what_a_lean_patch_touches(
+    operations: list[dict[str, Any]], named: set[str] | None
+) -> None:
+    referenced = referenced_member_ids(patch_body(*operations))
+    assert (None if referenced is None else set(referenced)) == named
 
 
 def test_member_patches_never_read_the_whole_group(scim: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -51,6 +51,7 @@ from deskgate.scim import (
     check_if_match,
     group_fields_for_create,
     group_update_for_replace,
+    referenced_member_ids,
 )
 from deskgate.scim.errors import (
     ForbiddenException,
@@ -59,7 +60,7 @@ from deskgate.scim.errors import (
     UnauthorizedException,
     UniquenessException,
 )
-from deskgate.scim.models import GROUP_SCHEMA, casefold_key
+from deskgate.scim.models import GROUP_SCHEMA
 from deskgate.services.tokens import hash_token
 from deskgate.store import accounts as account_store
 from deskgate.store import agents as agent_store
@@ -416,7 +417,8 @@ def patch_group(
     """PATCH /Groups/{id}. Adding or removing named members reads only those members' rows,
     never the whole group; other member operations (replace, remove all) read the membership."""
     group = _group_for_update(db, account_id, group_id, if_match)
-    named = named_member_ids(body)
+    # The core says which members the operations name, from the same parse it applies them with.
+    named = referenced_member_ids(body)
     if named is None:
         member_ids: Collection[str] = store.all_member_ids(db, group.id)
     else:
@@ -490,82 +492,6 @@ def _apply_group_update(
     if group.grants_admin:
         _promote(db, account_id, added, now=now, notes=notes)
         _demote(db, account_id, update.removed, except_group=group.id, now=now, notes=notes)
-
-
-_MEMBER_EQ_FILTER = re.compile(
-    r'members\s*\[\s*value\s+eq\s+"[^"\\]*"(?:\s+or\s+value\s+eq\s+"[^"\\]*")*\s*\]', re.IGNORECASE
-)
-_QUOTED = re.compile(r'"([^"\\]*)"')
-
-
-def named_member_ids(body: Any) -> set[str] | None:
-    """The agent ids a group PATCH names, when its member operations only add or remove named
-    members (Okta's `remove members[value eq "x"]` + `add members`, Entra's Add/Remove with a
-    value list). None when an operation needs the whole membership: replace members, remove
-    all members, any other member path. A body the core will refuse gives an empty set.
-    """
-    if not isinstance(body, Mapping):
-        return set()
-    key = casefold_key(body, "Operations")
-    operations = body.get(key) if key is not None else None
-    if not isinstance(operations, list):
-        return set()
-    named: set[str] = set()
-    for operation in operations:
-        if not isinstance(operation, Mapping):
-            return set()
-        op = _get(operation, "op")
-        op = op.strip().lower() if isinstance(op, str) else ""
-        path = _get(operation, "path")
-        value = _get(operation, "value")
-        if not isinstance(path, str) or not path.strip():
-            if not isinstance(value, Mapping):
-                continue
-            member_keys = [k for k in value if isinstance(k, str) and "members" in k.lower()]
-            if not member_keys:
-                continue
-            if op != "add" or member_keys != [casefold_key(value, "members")]:
-                return None
-            ids_in_value = _ids_in(value[member_keys[0]])
-            if ids_in_value is None:
-                return None
-            named |= ids_in_value
-            continue
-        path = path.strip()
-        if "members" not in path.lower():
-            continue
-        if path.lower() == "members" and (op == "add" or (op == "remove" and value not in (None, ""))):
-            ids_in_value = _ids_in(value)
-            if ids_in_value is None:
-                return None
-            named |= ids_in_value
-        elif op == "remove" and _MEMBER_EQ_FILTER.fullmatch(path):
-            named |= {found.strip() for found in _QUOTED.findall(path)}
-        else:
-            return None
-    return named
-
-
-def _get(mapping: Mapping[str, Any], name: str) -> Any:
-    key = casefold_key(mapping, name)
-    return mapping.get(key) if key is not None else None
-
-
-def _ids_in(value: Any) -> set[str] | None:
-    """The member ids in a `members` value (a list of entries, one entry, or bare ids)."""
-    entries = value if isinstance(value, list) else [value]
-    found: set[str] = set()
-    for entry in entries:
-        if isinstance(entry, str):
-            found.add(entry.strip())
-        elif isinstance(entry, Mapping):
-            member_id = _get(entry, "value")
-            if not isinstance(member_id, str):
-                return None
-            found.add(member_id.strip())
-        elif entry is not None:
-            return None
-    return found
 
 
 # --- admin roles from groups ------------------------------------------------------------------
