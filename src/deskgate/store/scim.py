@@ -327,8 +327,8 @@ def _visible_agents(account_id: Any) -> list[ColumnElement[bool]]:
 
 
 _AGENT_ORDER = (_agents.c.created_at, _agents.c.id)
-"""Creation order (ids are time-ordered too, but only `ix_agents_account_id_created_at` can
-serve an ORDER BY within an account without sorting all its agents)."""
+"""Creation order (ids are time-ordered too, but only `ix_agents_scim_listing` can serve an
+ORDER BY within an account's visible agents without sorting them all)."""
 
 _GET_AGENT = select(*_AGENT_COLUMNS).where(
     _agents.c.id == bindparam("agent_id"), *_visible_agents(bindparam("account_id"))

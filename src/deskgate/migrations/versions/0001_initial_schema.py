@@ -76,8 +76,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('account_id', 'email_normalized', name=op.f('uq_agents_account_id_email_normalized'))
     )
     with op.batch_alter_table('agents', schema=None) as batch_op:
-        batch_op.create_index('ix_agents_account_id_created_at', ['account_id', 'created_at'], unique=False)
         batch_op.create_index('ix_agents_account_id_external_id', ['account_id', 'external_id'], unique=False)
+        batch_op.create_index('ix_agents_scim_listing', ['account_id', 'scim_deleted_at', 'created_at', 'id'], unique=False)
 
     op.create_table('groups',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -271,8 +271,8 @@ def downgrade() -> None:
 
     op.drop_table('groups')
     with op.batch_alter_table('agents', schema=None) as batch_op:
+        batch_op.drop_index('ix_agents_scim_listing')
         batch_op.drop_index('ix_agents_account_id_external_id')
-        batch_op.drop_index('ix_agents_account_id_created_at')
 
     op.drop_table('agents')
     op.drop_table('instance_secrets')
