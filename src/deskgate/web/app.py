@@ -28,7 +28,7 @@ from deskgate.web.headers import SecurityHeaders
 from deskgate.web.state import AppState
 
 HERE = Path(__file__).parent
-METADATA_REFRESH_INTERVAL = 3600  # seconds; each connection is refreshed once a day
+METADATA_REFRESH_INTERVAL = 3600  # seconds between passes; each connection is refreshed once a day
 log = logging.getLogger("deskgate.web")
 
 
@@ -40,11 +40,13 @@ async def _refresh_metadata_forever(state: AppState) -> None:
         return metadata_fetch.fetch_metadata(url, allow_private=allow_private)
 
     while True:
+        # Sleep first: a node that just started has requests to serve, and nodes restarted
+        # together should not all fetch at once.
+        await asyncio.sleep(METADATA_REFRESH_INTERVAL)
         try:
             await anyio.to_thread.run_sync(sso.refresh_stale_metadata, state.sessions, fetch, utcnow())
         except Exception:  # a bad pass must not end the loop; the next one retries
             log.exception("IdP metadata refresh failed")
-        await asyncio.sleep(METADATA_REFRESH_INTERVAL)
 
 
 def _csrf_secret(settings: Settings, state_sessions: object) -> bytes:
