@@ -18,13 +18,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from lxml import etree
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+from deskgate.saml.keys import generate_sp_keypair
 
 NS_SAML = C.NS_SAML
 NS_SAMLP = C.NS_SAMLP
@@ -48,25 +46,11 @@ class IdPKey:
 
 
 def new_idp_key() -> IdPKey:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench okta idp")])
-    start = datetime.now(UTC) - timedelta(days=1)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=3650))
-        .sign(key, hashes.SHA256())
+    """A fresh RSA-2048 key and self-signed certificate, from deskgate's own key maker."""
+    private_key_pem, certificate_pem = generate_sp_keypair(
+        datetime.now(UTC) - timedelta(days=1), common_name="bench okta idp"
     )
-    return IdPKey(
-        private_key_pem=key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode(),
-        certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-    )
+    return IdPKey(private_key_pem=private_key_pem, certificate_pem=certificate_pem)
 
 
 def idp_metadata(key: IdPKey) -> str:

@@ -30,6 +30,7 @@ enterprise manager
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -508,17 +509,7 @@ def agent_update_for_replace(record: AgentRecord, payload: Any) -> UserUpdate:
     fields = from_scim_user(user, default_active=record.active)
     current = record.fields()
     enterprise = _carry_manager_display(fields.enterprise, current.enterprise)
-    fields = AgentFields(
-        email=fields.email,
-        first_name=fields.first_name,
-        last_name=fields.last_name,
-        display_name=fields.display_name,
-        active=fields.active,
-        external_id=fields.external_id,
-        locale=fields.locale,
-        title=fields.title,
-        enterprise=enterprise,
-    )
+    fields = dataclasses.replace(fields, enterprise=enterprise)
     return UserUpdate(fields=fields, changed=fields != current)
 
 
