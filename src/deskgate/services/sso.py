@@ -156,9 +156,10 @@ def _parse_domains(text: str) -> list[str]:
     return domains
 
 
-def parse_metadata_or_explain(xml: bytes | str, now: dt.datetime) -> ParsedMetadata:
+def parse_metadata_or_explain(xml: bytes | str, now: dt.datetime, *, allow_http: bool = False) -> ParsedMetadata:
+    """`allow_http`: the `allow_private_metadata_urls` setting (http endpoints on any host)."""
     try:
-        return parse_idp_metadata(xml, now)
+        return parse_idp_metadata(xml, now, allow_http=allow_http)
     except SAMLError as problem:
         raise InvalidInput(f"The IdP metadata can't be used: {problem.message}", field="metadata_xml") from None
 
@@ -171,9 +172,11 @@ def save_settings(
     now: dt.datetime,
     base_url: str,
     fetched_metadata: bytes | None = None,
+    allow_private_urls: bool = False,
 ) -> SavedSSO:
     """Check and store the SSO settings. The caller wraps this in a savepoint: on any error
-    nothing it wrote stays. `fetched_metadata` is what `form.metadata_url` returned."""
+    nothing it wrote stays. `fetched_metadata` is what `form.metadata_url` returned;
+    `allow_private_urls` is the `allow_private_metadata_urls` setting."""
     _require_scale_plus(account)
     try:
         idp_kind = IdPKind(form.idp_kind)
@@ -192,9 +195,9 @@ def save_settings(
     if metadata_url:
         if fetched_metadata is None:
             raise InvalidInput("The metadata URL has not been fetched.", field="metadata_url")
-        parsed = parse_metadata_or_explain(fetched_metadata, now)
+        parsed = parse_metadata_or_explain(fetched_metadata, now, allow_http=allow_private_urls)
     elif metadata_xml:
-        parsed = parse_metadata_or_explain(metadata_xml, now)
+        parsed = parse_metadata_or_explain(metadata_xml, now, allow_http=allow_private_urls)
     if form.enabled and parsed is None and idp_config(connection) is None:
         raise InvalidInput(
             "Paste your IdP's metadata XML (or give its metadata URL) before turning on single sign-on.",

@@ -119,7 +119,7 @@ def save_sso(
         with db.begin_nested():  # all or nothing: a bad value leaves the stored settings as they were
             saved = sso.save_settings(
                 db, admin.account, form, now=utcnow(), base_url=state.settings.base_url,
-                fetched_metadata=fetched,
+                fetched_metadata=fetched, allow_private_urls=state.settings.allow_private_metadata_urls,
             )
     except (InvalidInput, Conflict, Forbidden) as problem:
         return _page(request, db, admin, state, idp=idp_kind, error=problem.message,
