@@ -66,6 +66,7 @@ def _page(
         saved=saved,
         new_scim=new_scim or (saved.scim if saved else None),
         form=form_values or {},
+        refresh_retry_hours=int(sso.METADATA_RETRY_AFTER.total_seconds() // 3600),
         **provisioning.scim_page_context(db, account.id),
     )
     return render(request, "manage_security.html", context, current=admin, status_code=status_code)
