@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from deskgate.saml._xml import METADATA_XSD, schema_errors
@@ -466,3 +469,16 @@ def test_our_metadata_roundtrips_through_a_peer_parser(sp_config):
     ]
     assert (binding, location) == (BINDING_HTTP_POST, sp_config.acs_url)
     assert store.certs(sp_config.entity_id, "spsso", use="encryption")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60))
+def test_any_sso_location_is_used_or_refused_with_a_metadata_error(idp_key, text):
+    location = escape("https://" + text, {'"': "&quot;"})
+    xml = idp_metadata(key_descriptor(idp_key.certificate_pem), _service("SingleSignOnService", BINDING_HTTP_REDIRECT, location))
+    try:
+        parsed = parse_idp_metadata(xml, NOW)
+    except MetadataError as error:
+        assert error.code in (MetadataErrorCode.INVALID_ENDPOINT, MetadataErrorCode.NOT_XML)
+    else:
+        assert not any(c.isspace() for c in parsed.idp.sso_url)

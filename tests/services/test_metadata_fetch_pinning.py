@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from deskgate.errors import InvalidInput
 from deskgate.services import metadata_fetch
@@ -162,3 +164,21 @@ def test_unresolvable_host_is_invalid_input():
 
     with pytest.raises(InvalidInput, match="could not be found"):
         metadata_fetch.fetch_metadata("https://nowhere.example.test/md", allow_private=False, resolve=nothing)
+
+
+_URL_PARTS = st.sampled_from(
+    ["https://", "http://", "//", "[", "]", "::1", ":", "@", "%", "%00", "\x00", " ", "\t", "\udcff", "é", "xn--",
+     "a" * 64, ".", "..", "idp", "example.test", "65536", "99999", "0", "-", "/", "?", "#", "\\", "127.0.0.1"]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(max_size=80), st.lists(_URL_PARTS, max_size=10).map("".join)))
+def test_any_url_text_is_fetched_or_refused_as_invalid_input(url):
+    # Every name resolves to loopback, so nothing is ever connected to: only parsing is exercised.
+    try:
+        metadata_fetch.fetch_metadata(url, allow_private=False, resolve=lambda host, port: ["127.0.0.1"])
+    except InvalidInput as refused:
+        assert refused.field == "metadata_url"
+    else:  # pragma: no cover
+        pytest.fail(f"{url!r} was fetched")

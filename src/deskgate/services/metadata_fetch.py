@@ -138,7 +138,7 @@ def fetch_metadata(
         allow_private: also fetch from loopback/private addresses (the
             `allow_private_metadata_urls` setting); the address is still pinned.
         resolve: host name -> addresses (the system resolver; tests pass their own).
-        verify: the TLS trust store (default: httpx's, certifi).
+        verify: the TLS trust store (default: certifi's, or SSL_CERT_FILE / SSL_CERT_DIR).
 
     Raises:
         InvalidInput: any reason the URL cannot be fetched, in words for the admin.
@@ -170,11 +170,11 @@ def _get(hop: _Hop, verify: ssl.SSLContext | None) -> bytes | str:
     extensions = {"sni_hostname": hop.server_name} if hop.server_name else {}
     headers = {"Host": hop.host_header, "Accept": ACCEPT}
     # A fresh client per hop: no connection is reused for another host name. trust_env=False:
-    # a proxy from the environment would resolve the name itself, defeating the pinning.
+    # a proxy from the environment would resolve the name itself, defeating the pinning (the
+    # trust store still honours SSL_CERT_FILE / SSL_CERT_DIR).
     try:
-        with httpx.Client(
-            timeout=TIMEOUT, follow_redirects=False, trust_env=False, verify=verify if verify is not None else True
-        ) as client:
+        tls = verify if verify is not None else httpx.create_ssl_context(trust_env=True)
+        with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False, verify=tls) as client:
             with client.stream("GET", hop.url, headers=headers, extensions=extensions) as response:
                 if response.is_redirect and "location" in response.headers:
                     return response.headers["location"]
