@@ -228,6 +228,7 @@ def sso_configure(account_id: str, idp_kind: str, metadata_file: Path | None, me
             now=utcnow(),
             base_url=settings.base_url,
             fetched_metadata=fetched,
+            allow_private_urls=settings.allow_private_metadata_urls,
         )
         result = {
             "acs_url": saved.urls.acs_url,

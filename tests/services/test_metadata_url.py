@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import http.server
-import threading
 
 import pytest
 from sqlalchemy import select
@@ -19,31 +17,10 @@ from saml import samlfactory as f
 from web.test_saml_acs import IDP_ENTITY, idp_metadata
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    routes: dict[str, tuple[int, bytes, dict[str, str]]] = {}
-
-    def do_GET(self) -> None:  # noqa: N802
-        status, body, headers = self.routes.get(self.path, (404, b"nope", {}))
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def metadata_server():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Handler.routes = {}
-    yield f"http://127.0.0.1:{server.server_address[1]}", _Handler.routes
-    server.shutdown()
-    server.server_close()
+def metadata_server(serve):
+    server = serve()
+    return f"http://127.0.0.1:{server.port}", server.routes
 
 
 def test_loopback_and_private_targets_are_refused_by_default(metadata_server):

@@ -150,6 +150,8 @@ class MetadataErrorCode(StrEnum):
     NO_SSO_SERVICE = "no_sso_service"
     NO_SIGNING_CERTIFICATE = "no_signing_certificate"
     INVALID_CERTIFICATE = "invalid_certificate"
+    INVALID_ENDPOINT = "invalid_endpoint"
+    """A browser-facing SSO/SLO Location is not a usable https URL (http only for loopback, or when allowed)."""
 
 
 class MetadataError(SAMLError):

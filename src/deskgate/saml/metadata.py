@@ -15,8 +15,10 @@ IdPs reject our metadata once it ages.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -65,7 +67,7 @@ class ParsedMetadata:
 
 
 def parse_idp_metadata(
-    xml: bytes | str, now: datetime, entity_id: str | None = None
+    xml: bytes | str, now: datetime, entity_id: str | None = None, *, allow_http: bool = False
 ) -> ParsedMetadata:
     """Parse IdP metadata (an EntityDescriptor, or an EntitiesDescriptor holding one IdP).
 
@@ -73,14 +75,24 @@ def parse_idp_metadata(
     or no ``use`` (IdPs list the next certificate during rollovers). The
     SingleSignOnService is the HTTP-Redirect one, else the HTTP-POST one.
 
+    Every browser-facing endpoint (SingleSignOnService and SingleLogoutService with
+    the HTTP-Redirect or HTTP-POST binding) must be an absolute https URL: the
+    browser is sent there, or an auto-submitted form posts to it, so a
+    ``javascript:`` or plain-http Location would run script or leak the request.
+    http is accepted for loopback hosts (localhost, *.localhost, 127.0.0.0/8, ::1)
+    and, when ``allow_http``, for any host.
+
     Args:
         xml: the metadata document.
         now: current instant (UTC-aware), to flag expired certificates/metadata.
         entity_id: pick this entity when the document describes several IdPs.
+        allow_http: accept http:// endpoints on any host (deskgate passes its
+            ``allow_private_metadata_urls`` setting: intranet and test IdPs).
 
     Raises:
         MetadataError: not XML, DOCTYPE present, not metadata, no/ambiguous
-            IDPSSODescriptor, no usable SingleSignOnService, no signing
+            IDPSSODescriptor, no usable SingleSignOnService, an endpoint
+            Location that is not an allowed absolute URL, no signing
             certificate, or an unparseable certificate.
     """
     now = require_utc_aware(now)
@@ -110,6 +122,7 @@ def parse_idp_metadata(
     descriptor = _saml2_idp_descriptors(entity)[0]
 
     warnings: list[str] = []
+    _check_browser_endpoints(descriptor, allow_http)
     sso_url, binding = _sso_service(descriptor)
     if binding == BINDING_HTTP_POST:
         warnings.append(
@@ -187,6 +200,62 @@ def _select_entity(root: etree._Element, entity_id: str | None) -> etree._Elemen
             "choose one by entity ID",
         )
     return idps[0]
+
+
+_BROWSER_BINDINGS = (BINDING_HTTP_REDIRECT, BINDING_HTTP_POST)
+
+
+def _check_browser_endpoints(descriptor: etree._Element, allow_http: bool) -> None:
+    """Refuse the metadata if any endpoint a browser would be sent to is not a safe URL.
+
+    Back-channel bindings (SOAP, Artifact) are never used by deskgate and are not checked.
+    """
+    for element in ("SingleSignOnService", "SingleLogoutService"):
+        for service in descriptor.findall(f"{_MD}{element}"):
+            binding = service.get("Binding")
+            if binding not in _BROWSER_BINDINGS:
+                continue
+            for attribute in ("Location", "ResponseLocation"):
+                value = service.get(attribute)
+                if value is not None:
+                    name = f"{element} ({binding.rsplit(':', 1)[-1]}) {attribute}"
+                    _check_endpoint_url(value, name, allow_http)
+
+
+def _check_endpoint_url(value: str, name: str, allow_http: bool) -> None:
+    location = value.strip()
+    shown = repr(location[:200])
+
+    def refuse(reason: str) -> MetadataError:
+        return MetadataError(MetadataErrorCode.INVALID_ENDPOINT, f"{name} {shown} {reason}")
+
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in location):
+        raise refuse("contains whitespace or control characters; expected an absolute https URL")
+    try:
+        parts = urlsplit(location)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+        host.encode("idna")  # raises UnicodeError for an empty or over-long (> 63) label
+    except (ValueError, UnicodeError):
+        raise refuse("is not a valid absolute URL") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not host:
+        raise refuse("is not an absolute https URL")
+    if scheme == "http" and not (allow_http or _is_loopback(host)):
+        raise refuse(
+            "uses plain http; only https is accepted (http only for loopback hosts, or when "
+            "private metadata URLs are allowed)"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _sso_service(descriptor: etree._Element) -> tuple[str, str]:

@@ -8,6 +8,7 @@ every attempt that admins read on the Security page.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -156,9 +157,10 @@ def _parse_domains(text: str) -> list[str]:
     return domains
 
 
-def parse_metadata_or_explain(xml: bytes | str, now: dt.datetime) -> ParsedMetadata:
+def parse_metadata_or_explain(xml: bytes | str, now: dt.datetime, *, allow_http: bool = False) -> ParsedMetadata:
+    """`allow_http`: the `allow_private_metadata_urls` setting (http endpoints on any host)."""
     try:
-        return parse_idp_metadata(xml, now)
+        return parse_idp_metadata(xml, now, allow_http=allow_http)
     except SAMLError as problem:
         raise InvalidInput(f"The IdP metadata can't be used: {problem.message}", field="metadata_xml") from None
 
@@ -171,9 +173,11 @@ def save_settings(
     now: dt.datetime,
     base_url: str,
     fetched_metadata: bytes | None = None,
+    allow_private_urls: bool = False,
 ) -> SavedSSO:
     """Check and store the SSO settings. The caller wraps this in a savepoint: on any error
-    nothing it wrote stays. `fetched_metadata` is what `form.metadata_url` returned."""
+    nothing it wrote stays. `fetched_metadata` is what `form.metadata_url` returned;
+    `allow_private_urls` is the `allow_private_metadata_urls` setting."""
     _require_scale_plus(account)
     try:
         idp_kind = IdPKind(form.idp_kind)
@@ -192,9 +196,9 @@ def save_settings(
     if metadata_url:
         if fetched_metadata is None:
             raise InvalidInput("The metadata URL has not been fetched.", field="metadata_url")
-        parsed = parse_metadata_or_explain(fetched_metadata, now)
+        parsed = parse_metadata_or_explain(fetched_metadata, now, allow_http=allow_private_urls)
     elif metadata_xml:
-        parsed = parse_metadata_or_explain(metadata_xml, now)
+        parsed = parse_metadata_or_explain(metadata_xml, now, allow_http=allow_private_urls)
     if form.enabled and parsed is None and idp_config(connection) is None:
         raise InvalidInput(
             "Paste your IdP's metadata XML (or give its metadata URL) before turning on single sign-on.",
@@ -233,6 +237,7 @@ def apply_metadata(connection: SSOConnection, parsed: ParsedMetadata, now: dt.da
     connection.idp_certificates = list(parsed.idp.signing_certificates)
     connection.metadata_fetched_at = now
     connection.metadata_error = None
+    connection.metadata_refresh_failed_at = None
 
 
 def rotate_sso_token(db: Session, account: Account) -> None:
@@ -512,38 +517,84 @@ def sp_metadata_for(db: Session, sso_token: str, idp_kind: str, *, base_url: str
 # --- metadata refresh ----------------------------------------------------------------------
 
 METADATA_MAX_AGE = dt.timedelta(days=1)
+METADATA_RETRY_AFTER = dt.timedelta(hours=6)
+"""After a failed refresh, the connection waits this long before the next try."""
+_MAX_ERROR_CHARS = 1000
+log = logging.getLogger("deskgate.sso")
 
 
 def refresh_stale_metadata(
-    sessions: Callable[[], Session], fetch: Callable[[str], bytes], now: dt.datetime
+    sessions: Callable[[], Session],
+    fetch: Callable[[str], bytes],
+    now: dt.datetime,
+    *,
+    allow_http: bool = False,
 ) -> int:
     """Re-read IdP metadata given by URL when older than a day; return how many were refreshed.
 
-    The fetch runs outside any transaction (no database lock is held while waiting on the
-    network). A failed refresh keeps the working configuration and records the reason, which
-    the Security page shows.
+    Each connection is refreshed on its own: its fetch runs outside any transaction (no
+    database lock is held while waiting on the network), then its result is written in its own
+    transaction. Whatever goes wrong with one connection (a refusal, an unexpected exception, a
+    failed write) is recorded on that connection and never stops the others. A failed refresh
+    keeps the working configuration, records the reason and the time for the Security page,
+    and is retried after METADATA_RETRY_AFTER. `allow_http`: the `allow_private_metadata_urls`
+    setting.
     """
     with sessions() as db:
         due = [
             (row.account_id, row.metadata_url)
-            for row in sso_store.connections_with_metadata_url(db, older_than=now - METADATA_MAX_AGE)
+            for row in sso_store.connections_with_metadata_url(
+                db, older_than=now - METADATA_MAX_AGE, failed_before=now - METADATA_RETRY_AFTER
+            )
         ]
     refreshed = 0
     for account_id, url in due:
+        if url is None:
+            continue
+        parsed, error = _read_metadata(account_id, url, fetch, now, allow_http)
         try:
-            parsed: ParsedMetadata | None = parse_metadata_or_explain(fetch(url), now)
-            error = None
-        except DeskgateError as problem:
-            parsed, error = None, problem.message
-        with sessions() as db:
-            connection = sso_store.connection(db, account_id)
-            if connection is None or connection.metadata_url != url:
-                continue  # changed meanwhile by an admin
-            if parsed is not None:
-                apply_metadata(connection, parsed, now)
-                refreshed += 1
-            else:
-                connection.metadata_error = error
-                connection.metadata_fetched_at = now  # retry tomorrow, not on every pass
-            db.commit()
+            refreshed += _record_refresh(sessions, account_id, url, parsed, error, now)
+        except Exception:  # noqa: BLE001 - one connection's write must not stop the others
+            log.exception("Recording the metadata refresh of account %s failed", account_id)
     return refreshed
+
+
+def _read_metadata(
+    account_id: str, url: str, fetch: Callable[[str], bytes], now: dt.datetime, allow_http: bool
+) -> tuple[ParsedMetadata | None, str | None]:
+    """(parsed, None), or (None, why not) for the admin."""
+    try:
+        return parse_metadata_or_explain(fetch(url), now, allow_http=allow_http), None
+    except DeskgateError as problem:
+        return None, _bounded_reason(problem.message)
+    except Exception as problem:  # noqa: BLE001 - any failure stays this connection's
+        log.exception("Refreshing the IdP metadata of account %s failed", account_id)
+        return None, f"unexpected error ({type(problem).__name__}); check the metadata URL and save it again"
+
+
+def _bounded_reason(text: str) -> str:
+    # Shown to the admin and stored in a text column: no control characters (PostgreSQL refuses
+    # NUL), bounded length.
+    cleaned = "".join(c if c.isprintable() else " " for c in text)
+    return cleaned if len(cleaned) <= _MAX_ERROR_CHARS else cleaned[: _MAX_ERROR_CHARS - 1] + "…"
+
+
+def _record_refresh(
+    sessions: Callable[[], Session],
+    account_id: str,
+    url: str,
+    parsed: ParsedMetadata | None,
+    error: str | None,
+    now: dt.datetime,
+) -> int:
+    with sessions() as db:
+        connection = sso_store.connection(db, account_id)
+        if connection is None or connection.metadata_url != url:
+            return 0  # changed meanwhile by an admin
+        if parsed is not None:
+            apply_metadata(connection, parsed, now)
+        else:
+            connection.metadata_error = error
+            connection.metadata_refresh_failed_at = now
+        db.commit()
+    return 1 if parsed is not None else 0

@@ -171,7 +171,11 @@ class SSOConnection(Base):
     metadata_xml: Mapped[str | None] = mapped_column(Text)
     metadata_url: Mapped[str | None] = mapped_column(String(2048))
     metadata_fetched_at: Mapped[dt.datetime | None]
+    """When the metadata in use was last read successfully."""
     metadata_error: Mapped[str | None] = mapped_column(Text)
+    """Why the last automatic refresh failed (None once a refresh or a save succeeds)."""
+    metadata_refresh_failed_at: Mapped[dt.datetime | None]
+    """When that refresh failed; the next try waits a while (a broken URL must not hog every pass)."""
     allow_idp_initiated: Mapped[bool] = mapped_column(Boolean, default=True)
     jit_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     jit_role: Mapped[str] = mapped_column(String(10), default=Role.AGENT.value)

@@ -17,12 +17,21 @@ def connection(db: Session, account_id: str) -> SSOConnection | None:
     return db.get(SSOConnection, account_id)
 
 
-def connections_with_metadata_url(db: Session, *, older_than: dt.datetime) -> Sequence[SSOConnection]:
+def connections_with_metadata_url(
+    db: Session, *, older_than: dt.datetime, failed_before: dt.datetime
+) -> Sequence[SSOConnection]:
+    """Connections whose metadata URL was last read before `older_than`, leaving out those whose
+    last refresh failed at or after `failed_before`; the longest-waiting first."""
     return db.scalars(
-        select(SSOConnection).where(
+        select(SSOConnection)
+        .where(
             SSOConnection.metadata_url.is_not(None),
             (SSOConnection.metadata_fetched_at.is_(None)) | (SSOConnection.metadata_fetched_at < older_than),
+            (SSOConnection.metadata_refresh_failed_at.is_(None))
+            | (SSOConnection.metadata_refresh_failed_at < failed_before),
         )
+        .order_by(SSOConnection.metadata_fetched_at.is_not(None), SSOConnection.metadata_fetched_at,
+                  SSOConnection.account_id)
     ).all()
 
 

@@ -8,6 +8,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -44,8 +45,10 @@ async def _refresh_metadata_forever(state: AppState) -> None:
         # together should not all fetch at once.
         await asyncio.sleep(METADATA_REFRESH_INTERVAL)
         try:
-            await anyio.to_thread.run_sync(sso.refresh_stale_metadata, state.sessions, fetch, utcnow())
-        except Exception:  # a bad pass must not end the loop; the next one retries
+            await anyio.to_thread.run_sync(
+                partial(sso.refresh_stale_metadata, allow_http=allow_private), state.sessions, fetch, utcnow()
+            )
+        except Exception:  # a pass that could not start (database down) must not end the loop
             log.exception("IdP metadata refresh failed")
 
 

@@ -66,6 +66,7 @@ def _page(
         saved=saved,
         new_scim=new_scim or (saved.scim if saved else None),
         form=form_values or {},
+        refresh_retry_hours=int(sso.METADATA_RETRY_AFTER.total_seconds() // 3600),
         **provisioning.scim_page_context(db, account.id),
     )
     return render(request, "manage_security.html", context, current=admin, status_code=status_code)
@@ -119,7 +120,7 @@ def save_sso(
         with db.begin_nested():  # all or nothing: a bad value leaves the stored settings as they were
             saved = sso.save_settings(
                 db, admin.account, form, now=utcnow(), base_url=state.settings.base_url,
-                fetched_metadata=fetched,
+                fetched_metadata=fetched, allow_private_urls=state.settings.allow_private_metadata_urls,
             )
     except (InvalidInput, Conflict, Forbidden) as problem:
         return _page(request, db, admin, state, idp=idp_kind, error=problem.message,
