@@ -33,11 +33,13 @@ def race(
     action: Callable[[Any, int], Any],
     *,
     prepare: Callable[[Any, int], Any] | None = None,
+    transport: Callable[[int], Any] | None = None,
 ) -> list[Any]:
     """Run `action(client, n)` for n in range(count) in threads released together; its results, by n.
 
     Each thread has its own httpx.Client (its own connection and cookies); `prepare(client, n)`
     runs before the barrier (connect, fetch a CSRF token...), so the actions really overlap.
+    `transport(n)`, when given, makes client n's httpx transport (e.g. another source address).
     """
     import httpx
 
@@ -46,7 +48,7 @@ def race(
     errors: list[BaseException] = []
 
     def run(n: int) -> None:
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(timeout=60, transport=transport(n) if transport else None) as client:
             try:
                 if prepare is not None:
                     prepare(client, n)

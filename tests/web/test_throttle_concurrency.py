@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -19,8 +20,9 @@ def live_server(app):
         yield origin
 
 
-def guesses(live_server: str, emails: list[str]) -> list:
-    """Post a wrong password for each email, all at once, each from its own browser."""
+def guesses(live_server: str, emails: list[str], source_ips: list[str] | None = None) -> list:
+    """Post a wrong password for each email, all at once, each from its own browser
+    (from source_ips[n], a loopback address, when given)."""
     tokens: dict[int, str] = {}
 
     def open_form(client, n: int) -> None:
@@ -31,7 +33,8 @@ def guesses(live_server: str, emails: list[str]) -> list:
             "csrf_token": tokens[n], "email": emails[n], "password": f"wrong guess {n}",
         })
 
-    return race(len(emails), guess, prepare=open_form)
+    return race(len(emails), guess, prepare=open_form,
+                transport=(lambda n: httpx.HTTPTransport(local_address=source_ips[n])) if source_ips else None)
 
 
 def failures_recorded(db, **where) -> int:
@@ -56,3 +59,16 @@ def test_simultaneous_guesses_from_one_ip_stop_at_its_limit(live_server, make_ac
     responses = guesses(live_server, [f"probe{n}@example.com" for n in range(ip_limit + 6)])
     assert Counter(r.status_code for r in responses) == {401: ip_limit, 429: 6}
     assert failures_recorded(db, ip="127.0.0.1") == ip_limit
+
+
+def test_simultaneous_guesses_for_one_email_from_several_ips_stop_at_the_email_limit(
+    live_server, make_account, db, settings
+):
+    account = make_account()
+    limit = settings.login_failure_limit
+    ips = [f"127.0.0.{2 + n % 3}" for n in range(15)]
+    responses = guesses(live_server, [account.admin_email] * 15, ips)
+    assert Counter(r.status_code for r in responses) == {401: limit, 429: 15 - limit}
+    assert failures_recorded(db, email_normalized=account.admin_email) == limit
+    for ip in set(ips):
+        assert failures_recorded(db, ip=ip) <= limit
