@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
 from typing import Any
 
 TEST_PASSWORD = "correct horse battery"
@@ -24,3 +26,46 @@ def post_form(client: Any, page_path: str, action: str, data: dict[str, str], **
 
 def sign_in(client: TestClient, email: str, password: str = TEST_PASSWORD, next: str = "") -> Any:
     return post_form(client, "/login", "/login", {"email": email, "password": password, "next": next})
+
+
+def race(
+    count: int,
+    action: Callable[[Any, int], Any],
+    *,
+    prepare: Callable[[Any, int], Any] | None = None,
+    transport: Callable[[int], Any] | None = None,
+) -> list[Any]:
+    """Run `action(client, n)` for n in range(count) in threads released together; its results, by n.
+
+    Each thread has its own httpx.Client (its own connection and cookies); `prepare(client, n)`
+    runs before the barrier (connect, fetch a CSRF token...), so the actions really overlap.
+    `transport(n)`, when given, makes client n's httpx transport (e.g. another source address).
+    """
+    import httpx
+
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        with httpx.Client(timeout=60, transport=transport(n) if transport else None) as client:
+            try:
+                if prepare is not None:
+                    prepare(client, n)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            barrier.wait()
+            if errors:
+                return
+            try:
+                results[n] = action(client, n)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    return results

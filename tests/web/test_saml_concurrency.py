@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import func, select
 
 from deskgate.config import load_settings
 from deskgate.store.models import Agent, AgentSession
 from deskgate.web.app import create_app
-from helpers import post_form, sign_in
+from helpers import post_form, race, sign_in
 from support.server import serve_app
 from test_saml_acs import SSOAccount, idp_metadata
-
-
-def _race(count: int, action) -> list[httpx.Response]:
-    barrier = threading.Barrier(count)
-    responses: list[httpx.Response] = []
-    errors: list[BaseException] = []
-
-    def run(n: int) -> None:
-        with httpx.Client(timeout=60) as client:
-            barrier.wait()
-            try:
-                responses.append(action(client, n))
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
-    return responses
 
 
 def test_simultaneous_sign_ins_all_succeed_and_jit_creates_each_agent_once(client, make_account, db, engine, database_url):
@@ -62,7 +38,7 @@ def test_simultaneous_sign_ins_all_succeed_and_jit_creates_each_agent_once(clien
         for n, email in enumerate(emails)
     ]
     with serve_app(app, port=port):
-        results = _race(12, lambda c, n: c.post(f"{base}{urlsplit(sso.acs).path}", data={"SAMLResponse": responses_xml[n]}))
+        results = race(12, lambda c, n: c.post(f"{base}{urlsplit(sso.acs).path}", data={"SAMLResponse": responses_xml[n]}))
     assert sorted(r.status_code for r in results) == [303] * 12, [r.text[:200] for r in results if r.status_code != 303]
     db.rollback()
     for email in set(emails):

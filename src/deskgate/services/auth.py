@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -78,20 +79,43 @@ def start_session(
 
 
 def _check_throttle(
-    db: Session, email_normalized: str, ip: str, policy: ThrottlePolicy, now: dt.datetime
+    db: Session,
+    email_normalized: str,
+    candidates: Sequence[Agent],
+    ip: str,
+    policy: ThrottlePolicy,
+    now: dt.datetime,
 ) -> None:
-    by_email, by_ip, oldest = throttle.failures_since(
-        db, email_normalized=email_normalized, ip=ip, since=now - policy.window
+    """Refuse when this email or this IP has had too many failures within the window.
+
+    Failures for an email count separately for every account that has an agent with it: a
+    failure made before that agent's last sign-in no longer counts for its account (the person
+    proved who they are, by password or SSO), and the email is refused while any of its accounts
+    is at the limit. So signing in to one account never lifts the limit another account's agent
+    is under. An email no agent has counts all its failures.
+    """
+    since = now - policy.window
+    blocked_until: list[tuple[dt.datetime, str]] = []
+    by_email = throttle.latest_failures(
+        db, email_normalized=email_normalized, since=since, limit=policy.failures_per_email
     )
-    if by_email >= policy.failures_per_email or by_ip >= policy.failures_per_ip:
-        retry_after = policy.window if oldest is None else (oldest + policy.window) - now
-        minutes = max(1, math.ceil(retry_after.total_seconds() / 60))
-        who = "this email" if by_email >= policy.failures_per_email else "your network"
-        raise TooManyAttempts(
-            f"Too many failed sign-ins for {who}. Wait {minutes} minute"
-            f"{'s' if minutes != 1 else ''} and try again, or reset your password.",
-            retry_after=int(retry_after.total_seconds()) + 1,
-        )
+    if len(by_email) >= policy.failures_per_email:
+        oldest = by_email[-1]
+        resets = [agent.last_sign_in_at for agent in candidates] or [None]
+        if any(reset is None or reset < oldest for reset in resets):
+            blocked_until.append((oldest + policy.window, "this email"))
+    by_ip = throttle.latest_failures(db, ip=ip, since=since, limit=policy.failures_per_ip)
+    if len(by_ip) >= policy.failures_per_ip:
+        blocked_until.append((by_ip[-1] + policy.window, "your network"))
+    if not blocked_until:
+        return
+    retry_after = max(until for until, _ in blocked_until) - now
+    minutes = max(1, math.ceil(retry_after.total_seconds() / 60))
+    raise TooManyAttempts(
+        f"Too many failed sign-ins for {blocked_until[0][1]}. Wait {minutes} minute"
+        f"{'s' if minutes != 1 else ''} and try again, or reset your password.",
+        retry_after=int(retry_after.total_seconds()) + 1,
+    )
 
 
 def password_sign_in(
@@ -111,9 +135,11 @@ def password_sign_in(
     caller must commit even when this raises (the record is what the throttle counts).
     """
     email_normalized = agent_store.normalize_email(email)
-    _check_throttle(db, email_normalized, ip, throttle_policy, now)
+    # First, so that checking the limit and recording a failure are one step (no racing guesses).
+    throttle.lock(db, email_normalized=email_normalized, ip=ip)
     # The same email may exist in several accounts; the password picks the agent.
     candidates = agent_store.all_with_email(db, email_normalized) if email_normalized else []
+    _check_throttle(db, email_normalized, candidates, ip, throttle_policy, now)
     agent = next((a for a in candidates if verify_password(a.password_hash, password)), None)
     if agent is None:
         if not candidates:
@@ -136,7 +162,8 @@ def password_sign_in(
         raise SignInRefused(
             f"{account.name} requires single sign-on. Use “Login with SSO” instead of a password."
         )
-    throttle.clear_email(db, email_normalized)
+    # No failure rows are deleted: the sign-in below sets this agent's last_sign_in_at, after
+    # which earlier failures stop counting for this account only (see _check_throttle).
     cookie_value = start_session(
         db,
         agent,

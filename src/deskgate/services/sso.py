@@ -431,7 +431,14 @@ def finish_login(
                 "at sign-in. Ask your admin to add you.",
                 email=profile.email,
             )
-        agent = _provision(db, account, connection, profile)
+        try:
+            agent = _provision(db, account, connection, profile)
+        except InvalidInput as problem:  # refused before anything was written
+            return refuse(
+                f"invalid_{problem.field or 'profile'}",
+                f"The agent could not be created from the assertion: {problem.message}",
+                email=profile.email,
+            )
     else:
         _refresh_names(agent, profile, now)
 
