@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from deskgate.store import batches
 from deskgate.store.models import FailedSignIn
 
 
@@ -36,5 +37,6 @@ def clear_email(db: Session, email_normalized: str) -> None:
     db.execute(delete(FailedSignIn).where(FailedSignIn.email_normalized == email_normalized))
 
 
-def prune(db: Session, before: dt.datetime) -> None:
-    db.execute(delete(FailedSignIn).where(FailedSignIn.at <= before))
+def prune(db: Session, before: dt.datetime, limit: int) -> int:
+    """Delete up to `limit` failures at or before `before` (retention); how many went."""
+    return batches.delete_older(db, FailedSignIn, FailedSignIn.at, before, limit)
