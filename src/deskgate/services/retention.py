@@ -26,6 +26,7 @@ from deskgate.store import scim as scim_store
 from deskgate.store import sessions as session_store
 from deskgate.store import sso as sso_store
 from deskgate.store import throttle
+from deskgate.store.batches import Cutoff
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,12 @@ def run(sessions: Callable[[], Session], policy: RetentionPolicy, now: dt.dateti
         ),
     }
     counts["login_attempts"] += _cap_per_account(
-        sessions, sso_store.accounts_over_attempt_cap, sso_store.prune_attempts_beyond,
-        policy.login_attempts_per_account, limit,
+        sessions, sso_store.accounts_over_attempt_cap, sso_store.attempts_cutoff,
+        sso_store.prune_attempts_up_to, policy.login_attempts_per_account, limit,
     )
     counts["scim_request_log"] += _cap_per_account(
-        sessions, scim_store.accounts_over_request_log_cap, scim_store.prune_request_log_beyond,
-        policy.scim_request_log_per_account, limit,
+        sessions, scim_store.accounts_over_request_log_cap, scim_store.request_log_cutoff,
+        scim_store.prune_request_log_up_to, policy.scim_request_log_per_account, limit,
     )
     return counts
 
@@ -96,7 +97,8 @@ def run(sessions: Callable[[], Session], policy: RetentionPolicy, now: dt.dateti
 def _cap_per_account(
     sessions: Callable[[], Session],
     over: Callable[[Session, int], list[str]],
-    prune_beyond: Callable[[Session, str, int, int], int],
+    cutoff_of: Callable[[Session, str, int], Cutoff | None],
+    prune_up_to: Callable[[Session, str, Cutoff, int], int],
     keep: int,
     limit: int,
 ) -> int:
@@ -104,7 +106,13 @@ def _cap_per_account(
     with sessions() as db:
         accounts = over(db, keep)
         db.commit()
-    return sum(
-        _drain(sessions, lambda db, n, account_id=account_id: prune_beyond(db, account_id, keep, n), limit)
-        for account_id in accounts
-    )
+    deleted = 0
+    for account_id in accounts:
+        with sessions() as db:
+            cutoff = cutoff_of(db, account_id, keep)
+            db.commit()
+        if cutoff is not None:
+            deleted += _drain(
+                sessions, lambda db, n, a=account_id, c=cutoff: prune_up_to(db, a, c, n), limit
+            )
+    return deleted

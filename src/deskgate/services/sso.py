@@ -347,7 +347,7 @@ def start_login(
         return SSOFailure(
             f"Too many sign-ins to {context.account.name} were started from your network and not "
             f"finished. Wait {max(1, round(wait / 60))} minute(s), then sign in again.",
-            status_code=429, login_hint=False, retry_after=wait,
+            status_code=429, retry_after=wait,
         )
     sp = sp_config(context.connection, context.urls, clock_skew)
     relay_state = next_path if len(next_path.encode()) <= 80 else None

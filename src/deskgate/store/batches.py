@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, tuple_
+from sqlalchemy import Select, and_, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 
@@ -38,13 +38,31 @@ def accounts_over(db: Session, model: Any, cap: int) -> list[str]:
     )
 
 
-def delete_beyond_newest(db: Session, model: Any, account_id: str, keep: int, limit: int) -> int:
-    """Delete up to `limit` of the account's rows older than its newest `keep` (by `at`, `id`)."""
-    chosen = (
-        select(model.id)
+Cutoff = tuple[Any, str]
+"""(at, id) of a row: it and every older row of the account go."""
+
+
+def cutoff_beyond_newest(db: Session, model: Any, account_id: str, keep: int) -> Cutoff | None:
+    """The newest of the account's rows that are not among its newest `keep` (by `at`, `id`).
+
+    Found once, then deleted up to in batches: each batch stays cheap (no OFFSET walk) and
+    locks only the rows it deletes."""
+    row = db.execute(
+        select(model.at, model.id)
         .where(model.account_id == account_id)
         .order_by(model.at.desc(), model.id.desc())
         .offset(keep)
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def delete_up_to(db: Session, model: Any, account_id: str, cutoff: Cutoff, limit: int) -> int:
+    """Delete up to `limit` of the account's rows at or older than `cutoff`."""
+    at, row_id = cutoff
+    chosen = (
+        select(model.id)
+        .where(model.account_id == account_id, or_(model.at < at, and_(model.at == at, model.id <= row_id)))
         .limit(limit)
     )
     return delete_chosen(db, model, chosen)

@@ -653,8 +653,12 @@ def accounts_over_request_log_cap(db: Session, cap: int) -> list[str]:
     return batches.accounts_over(db, ScimRequestLog, cap)
 
 
-def prune_request_log_beyond(db: Session, account_id: str, keep: int, limit: int) -> int:
-    return batches.delete_beyond_newest(db, ScimRequestLog, account_id, keep, limit)
+def request_log_cutoff(db: Session, account_id: str, keep: int) -> batches.Cutoff | None:
+    return batches.cutoff_beyond_newest(db, ScimRequestLog, account_id, keep)
+
+
+def prune_request_log_up_to(db: Session, account_id: str, cutoff: batches.Cutoff, limit: int) -> int:
+    return batches.delete_up_to(db, ScimRequestLog, account_id, cutoff, limit)
 
 
 def _chunks(values: Iterable[str]) -> Iterator[list[str]]:

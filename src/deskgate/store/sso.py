@@ -112,8 +112,12 @@ def accounts_over_attempt_cap(db: Session, cap: int) -> list[str]:
     return batches.accounts_over(db, LoginAttempt, cap)
 
 
-def prune_attempts_beyond(db: Session, account_id: str, keep: int, limit: int) -> int:
-    return batches.delete_beyond_newest(db, LoginAttempt, account_id, keep, limit)
+def attempts_cutoff(db: Session, account_id: str, keep: int) -> batches.Cutoff | None:
+    return batches.cutoff_beyond_newest(db, LoginAttempt, account_id, keep)
+
+
+def prune_attempts_up_to(db: Session, account_id: str, cutoff: batches.Cutoff, limit: int) -> int:
+    return batches.delete_up_to(db, LoginAttempt, account_id, cutoff, limit)
 
 
 EMAIL_LIMIT = 320
