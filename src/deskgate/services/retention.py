@@ -66,23 +66,23 @@ def _drain(sessions: Callable[[], Session], batch: Batch, limit: int) -> int:
             return total
 
 
-def run(sessions: Callable[[], Session], policy: RetentionPolicy, now: dt.datetime) -> dict[str, int]:
+def run(
+    sessions: Callable[[], Session], policy: RetentionPolicy, now: dt.datetime
+) -> dict[str, int]:
     """One retention pass; {table: rows deleted}."""
     limit = policy.batch_size
+    throttle_before = now - policy.throttle_window
     attempts_before = now - policy.login_attempts_for
     log_before = now - policy.scim_request_log_for
-    counts = {
-        "sessions": _drain(sessions, lambda db, n: session_store.prune_expired(db, now, n), limit),
-        "saml_requests": _drain(sessions, lambda db, n: sso_store.prune_requests(db, now, n), limit),
-        "seen_assertions": _drain(sessions, lambda db, n: sso_store.prune_seen_assertions(db, now, n), limit),
-        "failed_sign_ins": _drain(
-            sessions, lambda db, n: throttle.prune(db, now - policy.throttle_window, n), limit
-        ),
-        "login_attempts": _drain(sessions, lambda db, n: sso_store.prune_attempts(db, attempts_before, n), limit),
-        "scim_request_log": _drain(
-            sessions, lambda db, n: scim_store.prune_request_log(db, log_before, n), limit
-        ),
+    steps: dict[str, Batch] = {
+        "sessions": lambda db, n: session_store.prune_expired(db, now, n),
+        "saml_requests": lambda db, n: sso_store.prune_requests(db, now, n),
+        "seen_assertions": lambda db, n: sso_store.prune_seen_assertions(db, now, n),
+        "failed_sign_ins": lambda db, n: throttle.prune(db, throttle_before, n),
+        "login_attempts": lambda db, n: sso_store.prune_attempts(db, attempts_before, n),
+        "scim_request_log": lambda db, n: scim_store.prune_request_log(db, log_before, n),
     }
+    counts = {table: _drain(sessions, batch, limit) for table, batch in steps.items()}
     counts["login_attempts"] += _cap_per_account(
         sessions, sso_store.accounts_over_attempt_cap, sso_store.attempts_cutoff,
         sso_store.prune_attempts_up_to, policy.login_attempts_per_account, limit,

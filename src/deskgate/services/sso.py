@@ -478,7 +478,9 @@ def finish_login(
     return SSOSuccess(agent=agent, account=account, cookie_value=cookie, redirect_to=target)
 
 
-def _outside_scope(connection: SSOConnection, email: str, agent: Agent | None) -> tuple[str, str, str] | None:
+def _outside_scope(
+    connection: SSOConnection, email: str, agent: Agent | None
+) -> tuple[str, str, str] | None:
     """(reason code, detail for the admin, message for the agent) when this IdP may not sign in
     as `email`: an address outside the connection's email domains, or an admin that the IdP did
     not provision (admins created in deskgate keep their password; SSO never takes them over)."""
