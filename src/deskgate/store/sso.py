@@ -15,6 +15,10 @@ from deskgate.store import batches
 from deskgate.store.models import LoginAttempt, SAMLRequest, SeenAssertion, SSOConnection, SSODomain
 
 
+def _ip(ip: str | None) -> str | None:
+    return ip[:64] if ip else None  # the column's size; a client address is never longer
+
+
 def connection(db: Session, account_id: str) -> SSOConnection | None:
     return db.get(SSOConnection, account_id)
 
@@ -41,7 +45,7 @@ def add_request(
     db.add(
         SAMLRequest(
             id=request_id, account_id=account_id, relay_state=next_path, created_at=now, expires_at=now + ttl,
-            ip=ip[:64] if ip else None,
+            ip=_ip(ip),
         )
     )
 
@@ -53,7 +57,7 @@ def outstanding_requests(
     count, first_expiry = db.execute(
         select(func.count(), func.min(SAMLRequest.expires_at)).where(
             SAMLRequest.account_id == account_id,
-            SAMLRequest.ip == (ip[:64] if ip else None),
+            SAMLRequest.ip == _ip(ip),
             SAMLRequest.expires_at > now,
         )
     ).one()
@@ -147,7 +151,7 @@ def record_attempt(
             agent_id=agent_id,
             reason_code=reason_code,
             detail=for_display(detail),
-            ip=ip[:64] if ip else None,
+            ip=_ip(ip),
         )
     )
 
@@ -158,7 +162,7 @@ def refusals_since(db: Session, account_id: str, ip: str | None, since: dt.datet
         db.scalar(
             select(func.count()).where(
                 LoginAttempt.account_id == account_id,
-                LoginAttempt.ip == (ip[:64] if ip else None),
+                LoginAttempt.ip == _ip(ip),
                 LoginAttempt.at > since,
                 LoginAttempt.succeeded.is_(False),
             )
@@ -173,7 +177,7 @@ def count_suppressed_refusal(db: Session, account_id: str, ip: str | None) -> No
         select(LoginAttempt.id)
         .where(
             LoginAttempt.account_id == account_id,
-            LoginAttempt.ip == (ip[:64] if ip else None),
+            LoginAttempt.ip == _ip(ip),
             LoginAttempt.succeeded.is_(False),
         )
         .order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())
