@@ -20,7 +20,7 @@ from deskgate.config import Settings, load_settings
 from deskgate.errors import DeskgateError
 from deskgate.services import accounts as account_service
 from deskgate.services import demo as demo_service
-from deskgate.services import metadata_fetch, scim_credentials
+from deskgate.services import metadata_fetch, retention, scim_credentials
 from deskgate.services import sso as sso_service
 from deskgate.store import accounts as account_store
 from deskgate.store import agents as agent_store
@@ -176,6 +176,26 @@ def agents_list(account_id: str, as_json: bool) -> None:
     _print_json(rows)
 
 
+
+
+@main.group("retention")
+def retention_group() -> None:
+    """Pruning of expired and old rows (every serving node also does this on a timer)."""
+
+
+@retention_group.command("run")
+def retention_run() -> None:
+    """Run one retention pass now; prints how many rows of each table were deleted."""
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine)
+        counts = retention.run(
+            make_sessionmaker(engine), retention.RetentionPolicy.from_settings(settings), utcnow()
+        )
+    finally:
+        engine.dispose()
+    _print_json(counts)
 
 
 @main.group()

@@ -32,6 +32,24 @@ class Settings(BaseSettings):
     """Failed password sign-ins allowed per email (and 4x that per IP) in the window."""
     login_failure_window_seconds: int = Field(default=900, ge=1)
 
+    # Retention (services/retention.py), run by every node and by `deskgate retention run`.
+    # Expired sessions, SAML requests, seen assertion IDs and throttle rows go as soon as they
+    # can no longer matter; these keep what the admin reads.
+    retention_login_attempts_days: int = Field(default=90, ge=1)
+    retention_login_attempts_per_account: int = Field(default=10_000, ge=100)
+    """Newest sign-in attempts kept per account, whatever their age."""
+    retention_scim_request_log_days: int = Field(default=30, ge=1)
+    retention_scim_request_log_per_account: int = Field(default=10_000, ge=100)
+    retention_interval_seconds: int = Field(default=900, ge=1)
+    retention_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    """Rows deleted per transaction: SQLite's write lock is never held long."""
+
+    # What one source IP may make the server write, per account, without signing in.
+    sso_refusals_recorded_per_ip_per_minute: int = Field(default=10, ge=1)
+    """ACS refusals recorded as rows; more are counted on the last row, not stored."""
+    sso_pending_requests_per_ip: int = Field(default=50, ge=1)
+    """Unanswered SP-initiated sign-ins; past this, /login/<idp> answers 429."""
+
     @field_validator("base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:

@@ -61,16 +61,23 @@ def start_session(
     now: dt.datetime,
     ip: str | None,
     user_agent: str | None,
+    not_after: dt.datetime | None = None,
 ) -> str:
-    """Create a session for an agent already authenticated; return the cookie value."""
+    """Create a session for an agent already authenticated; return the cookie value.
+
+    `not_after` caps the session's end (the IdP's SessionNotOnOrAfter): it ends at the earlier
+    of that and our own lifetime."""
     cookie_value = new_token(32)
+    expires_at = now + policy.lifetime
+    if not_after is not None:
+        expires_at = min(expires_at, not_after)
     session_store.add(
         db,
         agent=agent,
         token_hash=hash_token(cookie_value),
         method=method,
         now=now,
-        expires_at=now + policy.lifetime,
+        expires_at=expires_at,
         ip=ip,
         user_agent=user_agent,
     )

@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from deskgate import ids
+from deskgate.display_text import for_display
 from deskgate.errors import NotFound
 from deskgate.scim import (
     AgentFields,
@@ -150,11 +151,11 @@ def record_request(
             "account_id": request.account_id,
             "at": now,
             "method": request.method[:10],
-            "path": request.path[:2048],
+            "path": for_display(request.path) or "",
             "status": request.status,
             "duration_ms": round(request.duration_ms, 2),
-            "client": request.client[:400] if request.client else None,
-            "detail": request.detail[:4000] if request.detail else None,
+            "client": for_display(request.client, 400) or None,
+            "detail": for_display(request.detail) or None,
         },
     )
     if token is not None and (

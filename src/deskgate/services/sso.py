@@ -32,6 +32,8 @@ from deskgate.store.models import Account, Agent, AgentSource, IdPKind, Plan, Ro
 from deskgate.redirects import local_path
 
 REQUEST_TTL = dt.timedelta(minutes=10)
+REFUSAL_WINDOW = dt.timedelta(minutes=1)
+"""The window of the per-source cap on recorded ACS refusals."""
 IDP_LABELS = {
     IdPKind.OKTA: "Okta",
     IdPKind.ENTRA: "Microsoft Entra ID",
@@ -257,6 +259,16 @@ class SSOFailure:
     message: str
     status_code: int = 403
     login_hint: bool = True
+    retry_after: int | None = None
+    """Seconds, with status 429."""
+
+
+@dataclass(frozen=True)
+class AnonymousCaps:
+    """What one source IP may make us write for an account without signing in."""
+
+    refusals_recorded_per_minute: int = 10
+    pending_requests: int = 50
 
 
 @dataclass(frozen=True)
@@ -323,12 +335,25 @@ def start_login(
     now: dt.datetime,
     base_url: str,
     clock_skew: dt.timedelta,
+    ip: str | None = None,
+    caps: AnonymousCaps = AnonymousCaps(),
 ) -> str | LoginPost | SSOFailure:
     """Issue an AuthnRequest and remember its ID: the IdP URL to redirect to (HTTP-Redirect
-    binding), or the form to post (IdPs whose metadata offers only HTTP-POST)."""
+    binding), or the form to post (IdPs whose metadata offers only HTTP-POST).
+
+    Anyone may call this, so one IP may leave only `caps.pending_requests` unanswered per
+    account: past that, 429 until the oldest expires."""
     context = _resolve(db, sso_token, idp_kind, base_url)
     if isinstance(context, SSOFailure):
         return context
+    pending, first_expiry = sso_store.outstanding_requests(db, context.account.id, ip, now)
+    if pending >= caps.pending_requests:
+        wait = max(1, int(((first_expiry or now + REQUEST_TTL) - now).total_seconds()) + 1)
+        return SSOFailure(
+            f"Too many sign-ins to {context.account.name} were started from your network and not "
+            f"finished. Wait {max(1, round(wait / 60))} minute(s), then sign in again.",
+            status_code=429, retry_after=wait,
+        )
     sp = sp_config(context.connection, context.urls, clock_skew)
     relay_state = next_path if len(next_path.encode()) <= 80 else None
     login: LoginPost | str
@@ -340,7 +365,7 @@ def start_login(
         request_id, login = post.request_id, post
     sso_store.add_request(
         db, request_id=request_id, account_id=context.account.id, next_path=next_path,
-        now=now, ttl=REQUEST_TTL,
+        now=now, ttl=REQUEST_TTL, ip=ip,
     )
     return login
 
@@ -367,10 +392,13 @@ def finish_login(
     session_policy: auth.SessionPolicy,
     ip: str | None,
     user_agent: str | None,
+    caps: AnonymousCaps = AnonymousCaps(),
 ) -> SSOSuccess | SSOFailure:
     """Validate a response posted to the ACS and sign the agent in, or refuse and record why.
 
-    Returns rather than raises, so the caller commits the attempt record either way.
+    Returns rather than raises, so the caller commits the attempt record either way. Anyone
+    can post here: one IP gets `caps.refusals_recorded_per_minute` refusal rows per account a
+    minute; later ones are only counted on the last of those rows.
     """
     context = _resolve(db, sso_token, idp_kind, base_url)
     if isinstance(context, SSOFailure):
@@ -379,10 +407,14 @@ def finish_login(
 
     def refuse(code: str, detail: str, message: str | None = None, *, email: str | None = None,
                agent_id: str | None = None) -> SSOFailure:
-        sso_store.record_attempt(
-            db, account_id=account.id, method="saml", succeeded=False, now=now, email=email,
-            agent_id=agent_id, reason_code=code, detail=detail, ip=ip,
-        )
+        recorded = sso_store.refusals_since(db, account.id, ip, now - REFUSAL_WINDOW)
+        if recorded >= caps.refusals_recorded_per_minute:
+            sso_store.count_suppressed_refusal(db, account.id, ip)
+        else:
+            sso_store.record_attempt(
+                db, account_id=account.id, method="saml", succeeded=False, now=now, email=email,
+                agent_id=agent_id, reason_code=code, detail=detail, ip=ip,
+            )
         return SSOFailure(
             message
             or f"Sign-in through {context.label} didn't work. Your admin can see why under "
@@ -415,6 +447,9 @@ def finish_login(
             "(EmailAddress format) or as an 'email' attribute.",
         )
     agent = agent_store.by_email(db, account.id, profile.email)
+    scope = _outside_scope(connection, profile.email, agent)
+    if scope is not None:
+        return refuse(*scope, email=profile.email, agent_id=agent.id if agent else None)
     if agent is not None and not agent.active:
         return refuse(
             "agent_deactivated",
@@ -443,7 +478,8 @@ def finish_login(
         _refresh_names(agent, profile, now)
 
     cookie = auth.start_session(
-        db, agent, method="saml", policy=session_policy, now=now, ip=ip, user_agent=user_agent
+        db, agent, method="saml", policy=session_policy, now=now, ip=ip, user_agent=user_agent,
+        not_after=verified.session_not_on_or_after,
     )
     sso_store.record_attempt(
         db, account_id=account.id, method="saml", succeeded=True, now=now, email=agent.email,
@@ -452,6 +488,32 @@ def finish_login(
         ip=ip,
     )
     return SSOSuccess(agent=agent, account=account, cookie_value=cookie, redirect_to=target)
+
+
+def _outside_scope(
+    connection: SSOConnection, email: str, agent: Agent | None
+) -> tuple[str, str, str] | None:
+    """(reason code, detail for the admin, message for the agent) when this IdP may not sign in
+    as `email`: an address outside the connection's email domains, or an admin that the IdP did
+    not provision (admins created in deskgate keep their password; SSO never takes them over)."""
+    domain = email.rpartition("@")[2].lower()
+    if connection.email_domains and domain not in connection.email_domains:
+        return (
+            "email_domain_not_allowed",
+            f"The assertion is for {email}: expected an email in {', '.join(connection.email_domains)}, "
+            f"received one in {domain}. Add the domain under Email domains, or fix the IdP's email mapping.",
+            f"{email} can't sign in to this account with single sign-on: its email domain is not one "
+            "your admin allowed.",
+        )
+    if agent is not None and agent.role == Role.ADMIN and agent.source == AgentSource.PASSWORD:
+        return (
+            "admin_not_provisioned_by_idp",
+            f"{agent.email} is an admin created in deskgate with a password (source: password), not "
+            "provisioned by this IdP (JIT or SCIM); SSO may not sign in as such an admin. They sign in "
+            "with their password.",
+            "You are an admin of this account: sign in with your password.",
+        )
+    return None
 
 
 def _redirect_target(

@@ -118,6 +118,7 @@ class AgentSession(Base):
     """A signed-in browser. The cookie holds a random value; only its SHA-256 is stored."""
 
     __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_expires_at", "expires_at"),)  # retention
 
     id: Mapped[str_id]
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -205,11 +206,18 @@ class SAMLRequest(Base):
 
     __tablename__ = "saml_requests"
 
+    __table_args__ = (
+        # Outstanding requests per account and source IP (the anonymous-write cap).
+        Index("ix_saml_requests_account_id_ip_expires_at", "account_id", "ip", "expires_at"),
+    )
+
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     relay_state: Mapped[str | None] = mapped_column(String(2048))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    """Who asked for the sign-in: caps how many one source may leave outstanding."""
 
 
 class SeenAssertion(Base):
@@ -228,7 +236,11 @@ class LoginAttempt(Base):
     """A sign-in attempt (SSO or password) as the admin sees it on the Security page."""
 
     __tablename__ = "login_attempts"
-    __table_args__ = (Index("ix_login_attempts_account_id_at", "account_id", "at"),)
+    __table_args__ = (
+        Index("ix_login_attempts_account_id_at", "account_id", "at"),
+        Index("ix_login_attempts_account_id_ip_at", "account_id", "ip", "at"),  # per-source cap
+        Index("ix_login_attempts_at", "at"),  # retention
+    )
 
     id: Mapped[str_id]
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -241,6 +253,8 @@ class LoginAttempt(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     """For the admin: what was expected and what arrived."""
     ip: Mapped[str | None] = mapped_column(String(64))
+    suppressed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Later refusals from the same IP not recorded as rows of their own (over the cap)."""
 
 
 class ScimToken(Base):
@@ -296,7 +310,10 @@ class ScimRequestLog(Base):
     """One SCIM request as the admin sees it: never the token, never a password."""
 
     __tablename__ = "scim_request_log"
-    __table_args__ = (Index("ix_scim_request_log_account_id_at", "account_id", "at"),)
+    __table_args__ = (
+        Index("ix_scim_request_log_account_id_at", "account_id", "at"),
+        Index("ix_scim_request_log_at", "at"),  # retention
+    )
 
     id: Mapped[str_id]
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))

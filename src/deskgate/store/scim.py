@@ -52,6 +52,7 @@ from deskgate.scim.query import (
     SortOrder,
 )
 from deskgate.scim.records import AgentRecord, GroupRecord, MemberRef
+from deskgate.store import batches
 from deskgate.store.models import Account, Agent, Group, GroupMember, Role, ScimRequestLog, ScimToken
 
 CHUNK = 500
@@ -641,6 +642,23 @@ def recent_requests(db: Session, account_id: str, limit: int) -> list[ScimReques
             .limit(limit)
         )
     )
+
+
+def prune_request_log(db: Session, before: dt.datetime, limit: int) -> int:
+    """Delete up to `limit` log rows at or before `before` (retention); how many went."""
+    return batches.delete_older(db, ScimRequestLog, ScimRequestLog.at, before, limit)
+
+
+def accounts_over_request_log_cap(db: Session, cap: int) -> list[str]:
+    return batches.accounts_over(db, ScimRequestLog, cap)
+
+
+def request_log_cutoff(db: Session, account_id: str, keep: int) -> batches.Cutoff | None:
+    return batches.cutoff_beyond_newest(db, ScimRequestLog, account_id, keep)
+
+
+def prune_request_log_up_to(db: Session, account_id: str, cutoff: batches.Cutoff, limit: int) -> int:
+    return batches.delete_up_to(db, ScimRequestLog, account_id, cutoff, limit)
 
 
 def _chunks(values: Iterable[str]) -> Iterator[list[str]]:

@@ -8,6 +8,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from deskgate import ids
+from deskgate.display_text import for_display
+from deskgate.store import batches
 from deskgate.store.models import Account, Agent, AgentSession
 
 
@@ -32,7 +34,7 @@ def add(
         last_seen_at=now,
         expires_at=expires_at,
         ip=ip,
-        user_agent=user_agent[:400] if user_agent else None,
+        user_agent=for_display(user_agent, 400) or None,
     )
     db.add(row)
     return row
@@ -65,5 +67,6 @@ def delete_for_agent(db: Session, account_id: str, agent_id: str) -> int:
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 
-def delete_expired(db: Session, now: dt.datetime) -> None:
-    db.execute(delete(AgentSession).where(AgentSession.expires_at <= now))
+def prune_expired(db: Session, now: dt.datetime, limit: int) -> int:
+    """Delete up to `limit` expired sessions (retention); how many went."""
+    return batches.delete_older(db, AgentSession, AgentSession.expires_at, now, limit)

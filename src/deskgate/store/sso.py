@@ -5,12 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from deskgate import ids
+from deskgate.display_text import for_display
+from deskgate.store import batches
 from deskgate.store.models import LoginAttempt, SAMLRequest, SeenAssertion, SSOConnection, SSODomain
+
+
+def _ip(ip: str | None) -> str | None:
+    return ip[:64] if ip else None  # the column's size; a client address is never longer
 
 
 def connection(db: Session, account_id: str) -> SSOConnection | None:
@@ -36,13 +42,35 @@ def connections_with_metadata_url(
 
 
 def add_request(
-    db: Session, *, request_id: str, account_id: str, next_path: str, now: dt.datetime, ttl: dt.timedelta
+    db: Session,
+    *,
+    request_id: str,
+    account_id: str,
+    next_path: str,
+    now: dt.datetime,
+    ttl: dt.timedelta,
+    ip: str | None = None,
 ) -> None:
     db.add(
         SAMLRequest(
-            id=request_id, account_id=account_id, relay_state=next_path, created_at=now, expires_at=now + ttl
+            id=request_id, account_id=account_id, relay_state=next_path, created_at=now, expires_at=now + ttl,
+            ip=_ip(ip),
         )
     )
+
+
+def outstanding_requests(
+    db: Session, account_id: str, ip: str | None, now: dt.datetime
+) -> tuple[int, dt.datetime | None]:
+    """(unexpired requests this IP started for the account, when the first of them expires)."""
+    count, first_expiry = db.execute(
+        select(func.count(), func.min(SAMLRequest.expires_at)).where(
+            SAMLRequest.account_id == account_id,
+            SAMLRequest.ip == _ip(ip),
+            SAMLRequest.expires_at > now,
+        )
+    ).one()
+    return int(count), first_expiry
 
 
 def consume_request(db: Session, account_id: str, request_id: str, now: dt.datetime) -> SAMLRequest | None:
@@ -76,9 +104,36 @@ def remember_assertion(
     return True
 
 
-def prune(db: Session, now: dt.datetime) -> None:
-    db.execute(delete(SeenAssertion).where(SeenAssertion.expires_at <= now))
-    db.execute(delete(SAMLRequest).where(SAMLRequest.expires_at <= now))
+# --- retention: each deletes at most `limit` rows and says how many went ---------------------
+
+
+def prune_requests(db: Session, now: dt.datetime, limit: int) -> int:
+    """Expired AuthnRequests: no response can be accepted for them any more."""
+    return batches.delete_older(db, SAMLRequest, SAMLRequest.expires_at, now, limit)
+
+
+def prune_seen_assertions(db: Session, now: dt.datetime, limit: int) -> int:
+    """Assertion IDs past their replay window: the assertion itself is refused as expired."""
+    return batches.delete_older(db, SeenAssertion, SeenAssertion.expires_at, now, limit)
+
+
+def prune_attempts(db: Session, before: dt.datetime, limit: int) -> int:
+    return batches.delete_older(db, LoginAttempt, LoginAttempt.at, before, limit)
+
+
+def accounts_over_attempt_cap(db: Session, cap: int) -> list[str]:
+    return batches.accounts_over(db, LoginAttempt, cap)
+
+
+def attempts_cutoff(db: Session, account_id: str, keep: int) -> batches.Cutoff | None:
+    return batches.cutoff_beyond_newest(db, LoginAttempt, account_id, keep)
+
+
+def prune_attempts_up_to(db: Session, account_id: str, cutoff: batches.Cutoff, limit: int) -> int:
+    return batches.delete_up_to(db, LoginAttempt, account_id, cutoff, limit)
+
+
+EMAIL_LIMIT = 320
 
 
 def record_attempt(
@@ -101,12 +156,48 @@ def record_attempt(
             at=now,
             method=method,
             succeeded=succeeded,
-            email=email[:320] if email else None,
+            email=for_display(email, EMAIL_LIMIT),
             agent_id=agent_id,
             reason_code=reason_code,
-            detail=detail[:4000] if detail else None,
-            ip=ip,
+            detail=for_display(detail),
+            ip=_ip(ip),
         )
+    )
+
+
+def refusals_since(db: Session, account_id: str, ip: str | None, since: dt.datetime) -> int:
+    """How many refusals from this IP the account has recorded since `since`."""
+    return int(
+        db.scalar(
+            select(func.count()).where(
+                LoginAttempt.account_id == account_id,
+                LoginAttempt.ip == _ip(ip),
+                LoginAttempt.at > since,
+                LoginAttempt.succeeded.is_(False),
+            )
+        )
+        or 0
+    )
+
+
+def count_suppressed_refusal(db: Session, account_id: str, ip: str | None) -> None:
+    """Count one more unrecorded refusal on the latest refusal row from this IP."""
+    latest = (
+        select(LoginAttempt.id)
+        .where(
+            LoginAttempt.account_id == account_id,
+            LoginAttempt.ip == _ip(ip),
+            LoginAttempt.succeeded.is_(False),
+        )
+        .order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    db.execute(
+        update(LoginAttempt)
+        .where(LoginAttempt.id == latest)
+        .values(suppressed=LoginAttempt.suppressed + 1)
+        .execution_options(synchronize_session=False)
     )
 
 

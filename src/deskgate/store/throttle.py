@@ -13,6 +13,7 @@ import hashlib
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from deskgate.store import batches
 from deskgate.store.models import FailedSignIn
 
 
@@ -64,5 +65,6 @@ def latest_failures(
     )
 
 
-def prune(db: Session, before: dt.datetime) -> None:
-    db.execute(delete(FailedSignIn).where(FailedSignIn.at <= before))
+def prune(db: Session, before: dt.datetime, limit: int) -> int:
+    """Delete up to `limit` failures at or before `before` (retention); how many went."""
+    return batches.delete_older(db, FailedSignIn, FailedSignIn.at, before, limit)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from deskgate import __version__
 from deskgate.config import Settings
-from deskgate.services import metadata_fetch, sso
+from deskgate.services import metadata_fetch, retention, sso
 from deskgate.services.auth import SessionPolicy, ThrottlePolicy
 from deskgate.store import secrets as secret_store
 from deskgate.store.base import make_engine, make_sessionmaker, utcnow
@@ -50,6 +50,19 @@ async def _refresh_metadata_forever(state: AppState) -> None:
             )
         except Exception:  # a pass that could not start (database down) must not end the loop
             log.exception("IdP metadata refresh failed")
+
+
+async def _retain_forever(state: AppState) -> None:
+    """Every app node prunes on a timer; a pass is idempotent and deletes in short batches."""
+    policy = retention.RetentionPolicy.from_settings(state.settings)
+    while True:
+        await asyncio.sleep(state.settings.retention_interval_seconds)  # first pass after a while
+        try:
+            counts = await anyio.to_thread.run_sync(retention.run, state.sessions, policy, utcnow())
+            if any(counts.values()):
+                log.info("retention deleted %s", counts)
+        except Exception:  # a bad pass must not end the loop; the next one retries
+            log.exception("retention pass failed")
 
 
 def _csrf_secret(settings: Settings, state_sessions: object) -> bytes:
@@ -82,10 +95,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         refresher = asyncio.create_task(_refresh_metadata_forever(state))
+        retainer = asyncio.create_task(_retain_forever(state))
         try:
             yield
         finally:
             refresher.cancel()
+            retainer.cancel()
 
     app = FastAPI(
         title="deskgate",

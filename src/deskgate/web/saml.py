@@ -26,8 +26,15 @@ def _clock_skew(state: AppState) -> dt.timedelta:
     return dt.timedelta(seconds=state.settings.saml_clock_skew_seconds)
 
 
+def _caps(state: AppState) -> sso.AnonymousCaps:
+    return sso.AnonymousCaps(
+        refusals_recorded_per_minute=state.settings.sso_refusals_recorded_per_ip_per_minute,
+        pending_requests=state.settings.sso_pending_requests_per_ip,
+    )
+
+
 def _failure_page(request: Request, failure: sso.SSOFailure) -> Response:
-    return render(
+    response = render(
         request,
         "error.html",
         {
@@ -38,6 +45,9 @@ def _failure_page(request: Request, failure: sso.SSOFailure) -> Response:
         },
         status_code=failure.status_code,
     )
+    if failure.retry_after is not None:
+        response.headers["Retry-After"] = str(failure.retry_after)
+    return response
 
 
 @router.get("/metadata/{idp_kind}")
@@ -60,6 +70,8 @@ def sp_initiated_login(
         now=utcnow(),
         base_url=state.settings.base_url,
         clock_skew=_clock_skew(state),
+        ip=client_ip(request),
+        caps=_caps(state),
     )
     if isinstance(outcome, sso.SSOFailure):
         return _failure_page(request, outcome)
@@ -96,6 +108,7 @@ def assertion_consumer_service(
         session_policy=state.session_policy,
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
+        caps=_caps(state),
     )
     if isinstance(outcome, sso.SSOFailure):
         return _failure_page(request, outcome)
