@@ -1,7 +1,7 @@
 """retention: indexes for pruning, per-source caps on anonymous writes
 
-Revision ID: 0002_retention
-Revises: 0001
+Revision ID: 0003_retention
+Revises: 0002_metadata
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_retention"
-down_revision: str | None = "0001"
+revision: str = "0003_retention"
+down_revision: str | None = "0002_metadata"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
