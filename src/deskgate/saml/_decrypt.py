@@ -151,9 +151,9 @@ def check_encrypted_structure(container: etree._Element, what: str) -> None:
     Raises:
         SAMLError: EXTERNAL_REFERENCE or ENCRYPTION_STRUCTURE_REFUSED.
     """
-    for element in container.iter():
-        if not isinstance(element.tag, str):
-            continue  # comments and PIs are handled by the parser / after decryption
+    elements = [e for e in container.iter() if isinstance(e.tag, str)]  # no comments / PIs
+    # References first, so that anything pointing outside is named as such.
+    for element in elements:
         if element.tag == _XENC + "CipherReference":
             raise SAMLError(
                 SAMLErrorCode.EXTERNAL_REFERENCE,
@@ -172,6 +172,7 @@ def check_encrypted_structure(container: etree._Element, what: str) -> None:
                 expected="#id",
                 received=uri,
             )
+    for element in elements:
         allowed = _allowed_children(element, container)
         for child in element:
             if isinstance(child.tag, str) and child.tag not in allowed:

@@ -106,9 +106,8 @@ def _check_signature_structure(
     Raises:
         SAMLError: EXTERNAL_REFERENCE or SIGNATURE_MISPLACED.
     """
-    for element in signature.iter():
-        if not isinstance(element.tag, str):
-            continue
+    elements = [e for e in signature.iter() if isinstance(e.tag, str)]
+    for element in elements:
         uri = element.get("URI")
         if uri is not None and element is not reference:
             name = etree.QName(element).localname
@@ -120,6 +119,7 @@ def _check_signature_structure(
                 expected="no URI outside SignedInfo/Reference",
                 received=f"{name} URI={uri!r}",
             )
+    for element in elements:
         allowed = _ALLOWED_CHILDREN.get(element.tag, frozenset())
         for child in element:
             if isinstance(child.tag, str) and child.tag not in allowed:
