@@ -29,8 +29,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import samlfactory as f
 from lxml import etree
+
+try:  # tests/saml puts itself on sys.path; tests/web imports this as saml.samlattacks
+    import samlfactory as f
+except ModuleNotFoundError:
+    from saml import samlfactory as f
 
 from deskgate.saml import _xmlsec_io
 from deskgate.saml._xml import PROTOCOL_XSD, compiled_schema

@@ -107,6 +107,7 @@ class ResponseSpec:
     session_index: str | None = "_session-1"
     session_not_on_or_after: datetime | None = None
     include_conditions: bool = True
+    one_time_use: bool = False  # a saml:OneTimeUse condition
     include_authn_statement: bool = True
     attributes: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: {
@@ -174,6 +175,8 @@ def build_assertion(spec: ResponseSpec) -> etree._Element:
             ar = _sub(cond, NS_SAML, "AudienceRestriction")
             for aud in audiences:
                 _sub(ar, NS_SAML, "Audience", aud)
+        if spec.one_time_use:
+            _sub(cond, NS_SAML, "OneTimeUse")
     if spec.include_authn_statement:
         authn = _sub(a, NS_SAML, "AuthnStatement", AuthnInstant=isoformat(now))
         if spec.session_index:

@@ -286,7 +286,8 @@ def decrypt_in_place(
             expected=expected_tag,
             received=getattr(decrypted, "tag", type(decrypted).__name__),
         )
-    if any(True for _ in decrypted.iter(etree.ProcessingInstruction)):
+    # XPath, not iter(): python3-saml's element class hides PIs from iteration.
+    if decrypted.xpath("boolean(descendant-or-self::processing-instruction())"):
         raise SAMLError(
             SAMLErrorCode.PROCESSING_INSTRUCTION_FORBIDDEN,
             f"the decrypted {what} contains an XML processing instruction",
