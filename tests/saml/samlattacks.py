@@ -245,6 +245,7 @@ _WATCHED_EVENTS = frozenset(
 class IOWatch:
     """What happened while :func:`watch_io` was active."""
 
+    thread: int  # Python events are recorded for this thread only (the one validating)
     python_events: list[tuple[str, str]] = field(default_factory=list)
     xmlsec_uris: list[str] = field(default_factory=list)
 
@@ -256,21 +257,24 @@ class IOWatch:
 _active: list[IOWatch] = []
 _hook_lock = threading.Lock()
 _hook_installed = False
-_observer_threads: set[int] = set()  # the watches' own threads (FifoTrap), never recorded
 
 
 def _audit(event: str, args: tuple[object, ...]) -> None:
-    if not _active or event not in _WATCHED_EVENTS or threading.get_ident() in _observer_threads:
+    if not _active or event not in _WATCHED_EVENTS:
         return
+    thread = threading.get_ident()
     for watch in list(_active):
-        watch.python_events.append((event, repr(args)[:200]))
+        if watch.thread == thread:
+            watch.python_events.append((event, repr(args)[:200]))
 
 
 @contextmanager
 def watch_io() -> Iterator[IOWatch]:
-    """Record file/socket/process audit events (any thread) and xmlsec's URI attempts.
+    """Record file/socket/process audit events raised by the calling thread (where the core
+    validates: it starts no threads), and every URI xmlsec tried to open (any thread).
 
-    Audit hooks cannot be removed, so one is installed per process and does nothing
+    Other threads (a test server, pytest-xdist's channel, the metadata refresher) are not
+    watched. Audit hooks cannot be removed, so one is installed per process and does nothing
     while no watch is active.
     """
     global _hook_installed
@@ -279,7 +283,7 @@ def watch_io() -> Iterator[IOWatch]:
             sys.addaudithook(_audit)
             _hook_installed = True
     compiled_schema(PROTOCOL_XSD)  # our own XSD, compiled on a thread's first use: not a finding
-    watch = IOWatch()
+    watch = IOWatch(thread=threading.get_ident())
     with _xmlsec_io.recording() as uris:
         _active.append(watch)
         try:
@@ -306,18 +310,14 @@ class FifoTrap:
         self._thread.start()
 
     def _watch(self) -> None:
-        _observer_threads.add(threading.get_ident())
-        try:
-            while not self._stop.is_set():
-                try:
-                    fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
-                except OSError:  # ENXIO: no reader
-                    time.sleep(0.005)
-                    continue
-                self.opened.set()
-                os.close(fd)
-        finally:
-            _observer_threads.discard(threading.get_ident())
+        while not self._stop.is_set():
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: no reader
+                time.sleep(0.005)
+                continue
+            self.opened.set()
+            os.close(fd)
 
     def close(self) -> None:
         self._stop.set()

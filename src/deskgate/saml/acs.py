@@ -169,11 +169,16 @@ def validate_response(
 
     Checks, in order (the first failure is raised):
 
-    1. shape: base64 and size; well-formed XML without DOCTYPE; encryption
-       algorithms and decryption; root is a SAML 2.0 ``samlp:Response``; SAML
-       protocol schema (also after decryption); Status is Success; unique
-       IDs; exactly one assertion anywhere, as a direct child;
-    2. signature placement and algorithms; Response/Assertion Issuer;
+    1. shape: base64 and size; well-formed XML without DOCTYPE or processing
+       instruction; exactly one assertion before any decryption; the
+       EncryptedAssertion's structure (no CipherReference, no URI but a
+       same-document ``#id``, at most two EncryptedKeys), its algorithms,
+       then decryption; root is a SAML 2.0 ``samlp:Response``; SAML protocol
+       schema (also after decryption); Status is Success; unique IDs; IDs and
+       InResponseTo at most :data:`MAX_ID_LENGTH` characters; exactly one
+       assertion anywhere, as a direct child;
+    2. signature placement, structure (no ds:Object, no URI but the one
+       Reference's) and algorithms; Response/Assertion Issuer;
     3. every signature present verifies against ``idp.signing_certificates``
        (never KeyInfo), and the Response or the Assertion is signed;
     4. Destination; Assertion version and IssueInstant; Conditions (window
