@@ -84,3 +84,30 @@ def test_validating_the_whole_corpus_opens_no_file_or_socket(corpus):  # type: i
         outcomes = [validate_prepared(p) for p in prepared]
     watch.assert_nothing_opened()
     assert len(outcomes) == len(CASES) > 250
+
+
+def _key_with_x509_and_a_second_key(holder):  # type: ignore[no-untyped-def]
+    """What ADFS/Shibboleth send during an SP certificate rollover: the session key wrapped twice
+    (here to a certificate we don't hold, then to ours), each EncryptedKey naming its certificate."""
+    from lxml import etree
+
+    key_info = holder.find(f"{f.XENC}EncryptedData/{f.DS}KeyInfo")
+    ours = key_info.find(f"{f.XENC}EncryptedKey")
+    other = f.parse(f.to_bytes(ours))
+    other.find(f"{f.XENC}CipherData/{f.XENC}CipherValue").text = "AAAA"
+    for key, cert in ((other, f.keypair("other-sp")), (ours, f.keypair("sp"))):
+        inner = etree.SubElement(key, f"{f.DS}KeyInfo")
+        key.insert(1, inner)
+        etree.SubElement(etree.SubElement(inner, f"{f.DS}X509Data"), f"{f.DS}X509Certificate").text = (
+            cert.certificate_b64
+        )
+    key_info.insert(0, other)
+    return holder
+
+
+def test_two_encrypted_keys_with_certificates_still_decrypt(spec, sp_key, sp_config, idp_config):  # type: ignore[no-untyped-def]
+    xml = f.encrypted_response_xml(spec, sp_key.certificate_pem, rewrite=_key_with_x509_and_a_second_key)
+    with samlattacks.watch_io() as watch:
+        verified = validate_response(f.b64(xml), sp_config, idp_config, f.NOW)
+    assert verified.encrypted
+    watch.assert_nothing_opened()
