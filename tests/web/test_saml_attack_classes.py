@@ -381,5 +381,11 @@ def test_an_assertion_id_of_exactly_the_limit_is_stored_and_replay_checked(sso_a
     assert sso_account.db.scalar(select(SeenAssertion.assertion_id)) == "_" + "a" * (MAX_ID_LENGTH - 1)
 
 
+def test_an_in_response_to_longer_than_our_request_ids_is_simply_unknown(sso_account, new_client):  # type: ignore[no-untyped-def]
+    """Within the limit but longer than the saml_requests column: a lookup, never a DB error."""
+    saml_response = sso_account.response(sso_account.spec(in_response_to="_" + "q" * (MAX_ID_LENGTH - 1)))
+    refused_fast(sso_account, new_client(), saml_response, "unknown_in_response_to")
+
+
 def test_the_replay_store_holds_every_id_the_core_accepts():
     assert SeenAssertion.__table__.c.assertion_id.type.length >= MAX_ID_LENGTH

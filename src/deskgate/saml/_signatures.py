@@ -72,6 +72,7 @@ DIGEST_METHODS = frozenset(
 
 
 _EC = "{http://www.w3.org/2001/10/xml-exc-c14n#}"
+_DSIG11 = "{http://www.w3.org/2009/xmldsig11#}"
 # Which element children each element of a Signature may have; anything not
 # listed has none.
 _ALLOWED_CHILDREN: dict[str, frozenset[str]] = {
@@ -90,12 +91,16 @@ _ALLOWED_CHILDREN: dict[str, frozenset[str]] = {
             _DS + "X509IssuerSerial",
             _DS + "X509SKI",
             _DS + "X509SubjectName",
+            _DSIG11 + "X509Digest",
         }
     ),
     _DS + "X509IssuerSerial": frozenset({_DS + "X509IssuerName", _DS + "X509SerialNumber"}),
-    _DS + "KeyValue": frozenset({_DS + "RSAKeyValue"}),
+    _DS + "KeyValue": frozenset({_DS + "RSAKeyValue", _DSIG11 + "ECKeyValue"}),
     _DS + "RSAKeyValue": frozenset({_DS + "Modulus", _DS + "Exponent"}),
+    _DSIG11 + "ECKeyValue": frozenset({_DSIG11 + "NamedCurve", _DSIG11 + "PublicKey"}),
 }
+# Elements whose URI attribute is a name, never dereferenced (the curve's OID as a URN).
+_NAMING_URIS = frozenset({_DSIG11 + "NamedCurve"})
 
 
 def _check_signature_structure(
@@ -109,7 +114,7 @@ def _check_signature_structure(
     elements = [e for e in signature.iter() if isinstance(e.tag, str)]
     for element in elements:
         uri = element.get("URI")
-        if uri is not None and element is not reference:
+        if uri is not None and element is not reference and element.tag not in _NAMING_URIS:
             name = etree.QName(element).localname
             external = not SAME_DOCUMENT_URI.fullmatch(uri)
             raise SAMLError(
