@@ -107,6 +107,7 @@ class ResponseSpec:
     session_index: str | None = "_session-1"
     session_not_on_or_after: datetime | None = None
     include_conditions: bool = True
+    one_time_use: bool = False  # a saml:OneTimeUse condition
     include_authn_statement: bool = True
     attributes: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: {
@@ -174,6 +175,8 @@ def build_assertion(spec: ResponseSpec) -> etree._Element:
             ar = _sub(cond, NS_SAML, "AudienceRestriction")
             for aud in audiences:
                 _sub(ar, NS_SAML, "Audience", aud)
+        if spec.one_time_use:
+            _sub(cond, NS_SAML, "OneTimeUse")
     if spec.include_authn_statement:
         authn = _sub(a, NS_SAML, "AuthnStatement", AuthnInstant=isoformat(now))
         if spec.session_index:
@@ -369,3 +372,50 @@ def idp_metadata_xml(
     <md:SingleSignOnService Binding="{binding}" Location="{sso_url}"/>
   </md:IDPSSODescriptor>
 </md:EntityDescriptor>"""
+
+
+# --------------------------------------------------------------- attack shapes
+#
+# Each takes an EncryptedAssertion/EncryptedID made by encrypt_assertion (the AES key
+# really wrapped to the SP certificate, so a vulnerable SP gets past the RSA step) and
+# rewrites it in place; the result is what an anonymous attacker can post.
+
+XENC = f"{{{NS_XENC}}}"
+DS = f"{{{NS_DS}}}"
+ENCRYPTED_KEY_TYPE = "http://www.w3.org/2001/04/xmlenc#EncryptedKey"
+
+
+def with_cipher_reference(holder: etree._Element, uri: str) -> etree._Element:
+    """The EncryptedData's ciphertext replaced by ``<xenc:CipherReference URI=uri>``."""
+    cipher_data = holder.find(f"{XENC}EncryptedData/{XENC}CipherData")
+    cipher_data.remove(cipher_data.find(f"{XENC}CipherValue"))
+    etree.SubElement(cipher_data, f"{XENC}CipherReference", URI=uri)
+    return holder
+
+
+def with_detached_key(holder: etree._Element, uri: str | None = None) -> etree._Element:
+    """The EncryptedKey moved beside the EncryptedData (Id ``_ek``), found through a
+    ``ds:RetrievalMethod`` with ``uri`` (default: the same-document ``#_ek``, as Okta sends)."""
+    key_info = holder.find(f"{XENC}EncryptedData/{DS}KeyInfo")
+    encrypted_key = key_info.find(f"{XENC}EncryptedKey")
+    encrypted_key.set("Id", "_ek")
+    method = etree.Element(f"{DS}RetrievalMethod", URI=uri or "#_ek", Type=ENCRYPTED_KEY_TYPE)
+    key_info.replace(encrypted_key, method)
+    holder.append(encrypted_key)
+    return holder
+
+
+def encrypted_response_xml(
+    spec: ResponseSpec,
+    sp_cert_pem: str,
+    *,
+    rewrite=None,  # type: ignore[no-untyped-def]
+    idp_key: KeyPair | None = None,
+) -> bytes:
+    """A Response carrying the signed assertion of ``spec`` encrypted for ``sp_cert_pem``,
+    the EncryptedAssertion passed through ``rewrite`` (one of the attack shapes above)."""
+    # Re-parsed: lxml's path lookups miss some nodes of xmlsec's freshly built templates.
+    holder = parse(to_bytes(encrypt_assertion(signed_assertion(spec, idp_key), sp_cert_pem)))
+    if rewrite is not None:
+        holder = rewrite(holder)
+    return wrap(holder, spec)

@@ -2700,7 +2700,17 @@ class Outcome:
     in_response_to: str | None = None
 
 
-def run_case(corpus: Path, case: Case) -> Outcome:
+@dataclass(frozen=True)
+class Prepared:
+    """What the ACS would be called with for a case (files read, keys loaded)."""
+
+    saml_response: str
+    sp: SPConfig
+    idp: IdPConfig
+    now: datetime
+
+
+def prepare_case(corpus: Path, case: Case) -> Prepared:
     setup = case.setup
     data = _read(corpus, case.path)
     if case.mutate is not None:
@@ -2720,13 +2730,19 @@ def run_case(corpus: Path, case: Case) -> Outcome:
         sso_url="https://idp.invalid/sso",
         signing_certificates=trusted_certificates(corpus, setup.trust),
     )
+    return Prepared(base64.b64encode(data).decode(), sp, idp, parse_xs_datetime(case.now))
+
+
+def validate_prepared(prepared: Prepared) -> Outcome:
     try:
-        verified = validate_response(
-            base64.b64encode(data).decode(), sp, idp, parse_xs_datetime(case.now)
-        )
+        verified = validate_response(prepared.saml_response, prepared.sp, prepared.idp, prepared.now)
     except SAMLError as exc:
         return Outcome(str(exc.code), exc.message)
     return Outcome(ACCEPT, f"NameID {verified.name_id}", verified.name_id, verified.in_response_to)
+
+
+def run_case(corpus: Path, case: Case) -> Outcome:
+    return validate_prepared(prepare_case(corpus, case))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

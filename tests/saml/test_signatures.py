@@ -52,3 +52,19 @@ def test_key_info_is_never_used_to_find_a_key(factory, idp_key):
     with pytest.raises(xmlsec.Error):
         _signatures._xmlsec_verify(signature, idp_key.certificate_pem)
     _signatures._xmlsec_verify(signature, attacker.certificate_pem)  # (it is a genuine signature)
+
+
+def test_an_ec_key_value_in_signature_key_info_is_accepted_and_its_curve_urn_never_fetched():
+    """dsig11:NamedCurve's URI names a curve (a URN); it is not a reference."""
+    from lxml import etree
+
+    from deskgate.saml._signatures import _check_signature_structure
+
+    ds, dsig11 = "{http://www.w3.org/2000/09/xmldsig#}", "{http://www.w3.org/2009/xmldsig11#}"
+    signature = etree.Element(ds + "Signature")
+    reference = etree.SubElement(etree.SubElement(signature, ds + "SignedInfo"), ds + "Reference", URI="#a")
+    etree.SubElement(signature, ds + "SignatureValue")
+    ec = etree.SubElement(etree.SubElement(etree.SubElement(signature, ds + "KeyInfo"), ds + "KeyValue"), dsig11 + "ECKeyValue")
+    etree.SubElement(ec, dsig11 + "NamedCurve", URI="urn:oid:1.2.840.10045.3.1.7")
+    etree.SubElement(ec, dsig11 + "PublicKey")
+    _check_signature_structure(signature, reference, "Assertion")  # no error

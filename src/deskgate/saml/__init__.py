@@ -14,3 +14,7 @@ Modules:
     keys        generate_sp_keypair
     errors      SAMLError, SAMLErrorCode, MetadataError
 """
+
+# Importing any part of the core first takes away xmlsec's ability to open
+# files or sockets (see _xmlsec_io).
+from deskgate.saml import _xmlsec_io  # noqa: E402,F401  (imported for its effect)

@@ -17,6 +17,10 @@ any crypto runs:
   transforms an attacker put in a Reference);
 * exactly one Reference per Signature, pointing at the Signature's parent by
   ID (an empty URI, meaning "the whole document", only for the root Response);
+* the Signature made only of what IdPs send (:data:`_ALLOWED_CHILDREN`): no
+  ``ds:Object`` (a decoy place for content), no RetrievalMethod or
+  KeyInfoReference, no URI anywhere but the one Reference, and none that is
+  not same-document (xmlsec cannot open one anyway: ``_xmlsec_io``);
 * SHA-1 refused unless ``SPConfig.allow_sha1``;
 * helpful diagnostics when nothing verifies (which certificate the IdP
   actually used, by SHA-256 fingerprint).
@@ -32,6 +36,8 @@ import xmlsec
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
+from deskgate.saml import _xmlsec_io  # noqa: F401  (xmlsec opens no URI)
+from deskgate.saml._decrypt import SAME_DOCUMENT_URI
 from deskgate.saml._xml import NS_DS, text_of
 from deskgate.saml.certs import load_certificate, sha256_fingerprint
 from deskgate.saml.errors import SAMLError, SAMLErrorCode
@@ -65,6 +71,73 @@ DIGEST_METHODS = frozenset(
 )
 
 
+_EC = "{http://www.w3.org/2001/10/xml-exc-c14n#}"
+_DSIG11 = "{http://www.w3.org/2009/xmldsig11#}"
+# Which element children each element of a Signature may have; anything not
+# listed has none.
+_ALLOWED_CHILDREN: dict[str, frozenset[str]] = {
+    _DS + "Signature": frozenset({_DS + "SignedInfo", _DS + "SignatureValue", _DS + "KeyInfo"}),
+    _DS + "SignedInfo": frozenset(
+        {_DS + "CanonicalizationMethod", _DS + "SignatureMethod", _DS + "Reference"}
+    ),
+    _DS + "CanonicalizationMethod": frozenset({_EC + "InclusiveNamespaces"}),
+    _DS + "Reference": frozenset({_DS + "Transforms", _DS + "DigestMethod", _DS + "DigestValue"}),
+    _DS + "Transforms": frozenset({_DS + "Transform"}),
+    _DS + "Transform": frozenset({_EC + "InclusiveNamespaces"}),
+    _DS + "KeyInfo": frozenset({_DS + "X509Data", _DS + "KeyName", _DS + "KeyValue"}),
+    _DS + "X509Data": frozenset(
+        {
+            _DS + "X509Certificate",
+            _DS + "X509IssuerSerial",
+            _DS + "X509SKI",
+            _DS + "X509SubjectName",
+            _DSIG11 + "X509Digest",
+        }
+    ),
+    _DS + "X509IssuerSerial": frozenset({_DS + "X509IssuerName", _DS + "X509SerialNumber"}),
+    _DS + "KeyValue": frozenset({_DS + "RSAKeyValue", _DSIG11 + "ECKeyValue"}),
+    _DS + "RSAKeyValue": frozenset({_DS + "Modulus", _DS + "Exponent"}),
+    _DSIG11 + "ECKeyValue": frozenset({_DSIG11 + "NamedCurve", _DSIG11 + "PublicKey"}),
+}
+# Elements whose URI attribute is a name, never dereferenced (the curve's OID as a URN).
+_NAMING_URIS = frozenset({_DSIG11 + "NamedCurve"})
+
+
+def _check_signature_structure(
+    signature: etree._Element, reference: etree._Element, owner: str
+) -> None:
+    """Only the elements IdPs send, and no URI but the Reference's (checked by the caller).
+
+    Raises:
+        SAMLError: EXTERNAL_REFERENCE or SIGNATURE_MISPLACED.
+    """
+    elements = [e for e in signature.iter() if isinstance(e.tag, str)]
+    for element in elements:
+        uri = element.get("URI")
+        if uri is not None and element is not reference and element.tag not in _NAMING_URIS:
+            name = etree.QName(element).localname
+            external = not SAME_DOCUMENT_URI.fullmatch(uri)
+            raise SAMLError(
+                SAMLErrorCode.EXTERNAL_REFERENCE if external else SAMLErrorCode.SIGNATURE_MISPLACED,
+                f"{owner} Signature has a {name} with URI {uri!r}; only its one Reference may point "
+                "anywhere, and only inside the message",
+                expected="no URI outside SignedInfo/Reference",
+                received=f"{name} URI={uri!r}",
+            )
+    for element in elements:
+        allowed = _ALLOWED_CHILDREN.get(element.tag, frozenset())
+        for child in element:
+            if isinstance(child.tag, str) and child.tag not in allowed:
+                raise SAMLError(
+                    SAMLErrorCode.SIGNATURE_MISPLACED,
+                    f"{owner} Signature has a {etree.QName(child).localname} inside "
+                    f"{etree.QName(element).localname}, which we do not accept",
+                    expected=", ".join(sorted(etree.QName(t).localname for t in allowed))
+                    or "no child elements",
+                    received=str(child.tag),
+                )
+
+
 def _algorithm(parent: etree._Element, tag: str) -> str | None:
     node = parent.find(_DS + tag)
     return None if node is None else node.get("Algorithm")
@@ -78,7 +151,8 @@ def check_signature_policy(signature: etree._Element, *, allow_sha1: bool, is_ro
     Assertion; ``is_root`` says it is the Response's.
 
     Raises:
-        SAMLError: SIGNATURE_MISPLACED, UNSUPPORTED_ALGORITHM or SHA1_REFUSED.
+        SAMLError: SIGNATURE_MISPLACED, EXTERNAL_REFERENCE, UNSUPPORTED_ALGORITHM or
+            SHA1_REFUSED.
     """
     owner = "Response" if is_root else "Assertion"
     signed_info = signature.find(_DS + "SignedInfo")
@@ -108,6 +182,13 @@ def check_signature_policy(signature: etree._Element, *, allow_sha1: bool, is_ro
     reference = references[0]
     uri = reference.get("URI")
     parent_id = signature.getparent().get("ID")  # type: ignore[union-attr]
+    if uri and not SAME_DOCUMENT_URI.fullmatch(uri):
+        raise SAMLError(
+            SAMLErrorCode.EXTERNAL_REFERENCE,
+            f"{owner} Signature Reference points outside the message (URI {uri!r})",
+            expected=f"#{parent_id}",
+            received=uri,
+        )
     if uri is None or (uri == "" and not is_root) or (uri != "" and uri != f"#{parent_id}"):
         raise SAMLError(
             SAMLErrorCode.SIGNATURE_MISPLACED,
@@ -134,6 +215,7 @@ def check_signature_policy(signature: etree._Element, *, allow_sha1: bool, is_ro
 
     digest = _algorithm(reference, "DigestMethod")
     _check_sha1_or_allowed(digest, SHA1, DIGEST_METHODS, owner, "digest", allow_sha1)
+    _check_signature_structure(signature, reference, owner)
 
 
 def _check_sha1_or_allowed(

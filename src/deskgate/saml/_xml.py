@@ -37,6 +37,8 @@ XML_NS = "http://www.w3.org/XML/1998/namespace"
 # ASCII-compatible encodings cover real SAML traffic; anything else (UTF-16...)
 # still hits python3-saml's docinfo check after parsing.
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+# "<?" that does not open the XML declaration: maybe a processing instruction.
+_MAYBE_PI = re.compile(rb"<\?(?!xml[\s?])")
 
 SCHEMA_DIR = os.path.join(os.path.dirname(onelogin.saml2.xml_utils.__file__), "schemas")
 PROTOCOL_XSD = "saml-schema-protocol-2.0.xsd"
@@ -70,6 +72,32 @@ def parse_untrusted(data: bytes) -> etree._Element:
         raise XMLRefused(f"not well-formed XML: {exc}") from None
     except ValueError as exc:  # e.g. unsupported encoding declarations
         raise XMLRefused(f"not parseable XML: {exc}") from None
+
+
+def has_processing_instruction(data: bytes) -> bool:
+    """Whether ``data`` (a DTD-free document) holds an XML processing instruction.
+
+    python3-saml's parser drops PIs silently, merging the text around them,
+    while canonicalization keeps them: a parser differential with no use in
+    SAML, so the ACS refuses them instead. A byte scan decides for
+    ASCII-compatible input; only when it finds ``<?`` past the XML
+    declaration (or the input is UTF-16/32) is the document parsed with PIs
+    kept, to tell a PI from ``<?`` inside a comment or CDATA section.
+    Not well-formed input answers ``False`` (the real parser reports it).
+    """
+    if not _MAYBE_PI.search(data) and b"\x00" not in data:
+        return False
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, remove_pis=False, huge_tree=False
+    )
+    try:
+        root = etree.fromstring(data, parser)
+    except (etree.XMLSyntaxError, ValueError):
+        return False
+    return any(True for _ in root.iter(etree.ProcessingInstruction)) or any(
+        isinstance(node, etree._ProcessingInstruction)
+        for node in (*root.itersiblings(preceding=True), *root.itersiblings())
+    )
 
 
 _schemas = threading.local()

@@ -64,16 +64,29 @@ from deskgate.saml import _signatures
 from deskgate.saml._decrypt import decrypt_in_place
 from deskgate.saml._time import format_instant, humanize, parse_xs_datetime, require_utc_aware
 from deskgate.saml._toolkit import toolkit_settings
-from deskgate.saml._xml import NS_DS, NS_SAML, NS_SAMLP, NS_XSI, XML_NS, schema_errors, text_of
+from deskgate.saml._xml import (
+    NS_DS,
+    NS_SAML,
+    NS_SAMLP,
+    NS_XSI,
+    XML_NS,
+    has_processing_instruction,
+    schema_errors,
+    text_of,
+)
 from deskgate.saml.certs import sha256_fingerprint
 from deskgate.saml.config import IdPConfig, SPConfig
 from deskgate.saml.errors import SAMLError, SAMLErrorCode
 
-__all__ = ["MAX_RESPONSE_BYTES", "VerifiedAssertion", "validate_response"]
+__all__ = ["MAX_ID_LENGTH", "MAX_RESPONSE_BYTES", "VerifiedAssertion", "validate_response"]
 
 #: Largest decoded SAMLResponse accepted. Real responses are 5-60 KB (Entra
 #: with many group claims ~100 KB); the cap bounds parse/verify work.
 MAX_RESPONSE_BYTES = 1024 * 1024
+
+#: Longest ID / InResponseTo accepted (characters). IdPs use 20-50; the
+#: replay store keeps assertion IDs in a column of this size.
+MAX_ID_LENGTH = 256
 
 _SAML = f"{{{NS_SAML}}}"
 _SAMLP = f"{{{NS_SAMLP}}}"
@@ -156,11 +169,16 @@ def validate_response(
 
     Checks, in order (the first failure is raised):
 
-    1. shape: base64 and size; well-formed XML without DOCTYPE; encryption
-       algorithms and decryption; root is a SAML 2.0 ``samlp:Response``; SAML
-       protocol schema (also after decryption); Status is Success; unique
-       IDs; exactly one assertion anywhere, as a direct child;
-    2. signature placement and algorithms; Response/Assertion Issuer;
+    1. shape: base64 and size; well-formed XML without DOCTYPE or processing
+       instruction; exactly one assertion before any decryption; the
+       EncryptedAssertion's structure (no CipherReference, no URI but a
+       same-document ``#id``, at most two EncryptedKeys), its algorithms,
+       then decryption; root is a SAML 2.0 ``samlp:Response``; SAML protocol
+       schema (also after decryption); Status is Success; unique IDs; IDs and
+       InResponseTo at most :data:`MAX_ID_LENGTH` characters; exactly one
+       assertion anywhere, as a direct child;
+    2. signature placement, structure (no ds:Object, no URI but the one
+       Reference's) and algorithms; Response/Assertion Issuer;
     3. every signature present verifies against ``idp.signing_certificates``
        (never KeyInfo), and the Response or the Assertion is signed;
     4. Destination; Assertion version and IssueInstant; Conditions (window
@@ -194,9 +212,11 @@ def validate_response(
     _check_schema(unverified_root, "")
     _check_status(unverified_root)
     _check_unique_ids(unverified_root)
+    _check_id_lengths(unverified_root)
     if response.encrypted:
         _check_schema(unverified_doc, " (after decrypting the assertion)")
         _check_unique_ids(unverified_doc)
+        _check_id_lengths(unverified_doc)
     _check_assertion_count(response)
     unverified_assertion = _top_level_assertion(unverified_doc)
 
@@ -292,6 +312,12 @@ def _checked_base64(value: str | bytes) -> str:
             SAMLErrorCode.DTD_FORBIDDEN,
             "SAMLResponse contains a DOCTYPE declaration; DTDs and entities are never accepted",
         )
+    if has_processing_instruction(raw):
+        raise SAMLError(
+            SAMLErrorCode.PROCESSING_INSTRUCTION_FORBIDDEN,
+            "SAMLResponse contains an XML processing instruction (<?...?>); no IdP sends one, and "
+            "they split text (a NameID, an attribute) differently for different parsers",
+        )
     return compact
 
 
@@ -314,6 +340,11 @@ class _ToolkitResponse(OneLogin_Saml2_Response):
     """
 
     def _decrypt_assertion(self, xml: etree._Element) -> etree._Element:
+        # Exactly one assertion before any RSA work: python3-saml would only
+        # decrypt the first, but refusing here bounds the work to one decryption.
+        error = _assertion_count_error(xml)
+        if error is not None:
+            raise error
         encrypted = xml.find(f"{_SAML}EncryptedAssertion")
         if encrypted is not None:
             decrypt_in_place(
@@ -410,18 +441,41 @@ def _check_unique_ids(document: etree._Element) -> None:
         seen.add(str(value))
 
 
+def _check_id_lengths(document: etree._Element) -> None:
+    """Every ID and InResponseTo is at most :data:`MAX_ID_LENGTH` characters."""
+    for value in document.xpath("//@ID | //@InResponseTo"):
+        if len(value) > MAX_ID_LENGTH:
+            name = value.attrname
+            owner = etree.QName(value.getparent()).localname
+            raise SAMLError(
+                SAMLErrorCode.ID_TOO_LONG,
+                f"{owner} {name} is {len(value)} characters long; at most {MAX_ID_LENGTH} are accepted",
+                expected=f"<= {MAX_ID_LENGTH} characters",
+                received=f"{len(value)} characters: {value[:40]}...",
+            )
+
+
+def _assertion_count_error(document: etree._Element) -> SAMLError | None:
+    plain = len(document.xpath("//saml:Assertion", namespaces={"saml": NS_SAML}))
+    encrypted = len(document.xpath("//saml:EncryptedAssertion", namespaces={"saml": NS_SAML}))
+    if plain + encrypted == 1:
+        return None
+    return SAMLError(
+        SAMLErrorCode.WRONG_ASSERTION_COUNT,
+        f"Response must contain exactly one assertion anywhere in the document, found {plain} "
+        f"Assertion and {encrypted} EncryptedAssertion element(s)",
+        expected="1",
+        received=str(plain + encrypted),
+    )
+
+
 def _check_assertion_count(response: _ToolkitResponse) -> None:
     if not response.validate_num_assertions():
-        plain = len(response.document.xpath("//saml:Assertion", namespaces={"saml": NS_SAML}))
-        encrypted = len(
-            response.document.xpath("//saml:EncryptedAssertion", namespaces={"saml": NS_SAML})
-        )
-        raise SAMLError(
+        error = _assertion_count_error(response.document)
+        raise error or SAMLError(
             SAMLErrorCode.WRONG_ASSERTION_COUNT,
-            f"Response must contain exactly one assertion anywhere in the document, found {plain} "
-            f"Assertion and {encrypted} EncryptedAssertion element(s)",
+            "Response must contain exactly one assertion anywhere in the document",
             expected="1",
-            received=str(plain + encrypted),
         )
 
 

@@ -34,6 +34,14 @@ class SAMLErrorCode(StrEnum):
     """Does not match the SAML 2.0 protocol XML schema (checked on the decrypted document too)."""
     DUPLICATE_ID = "duplicate_id"
     """Two elements share an ID (signature-wrapping precondition, CVE-2022-41912 style)."""
+    ID_TOO_LONG = "id_too_long"
+    """A Response/Assertion ID or an InResponseTo is longer than the limit (256 characters)."""
+    PROCESSING_INSTRUCTION_FORBIDDEN = "processing_instruction_forbidden"
+    """Document (or decrypted assertion) contains an XML processing instruction; no IdP sends
+    one, and parsers disagree about them (text split around ``<?pi?>``)."""
+    EXTERNAL_REFERENCE = "external_reference"
+    """A CipherReference, or a URI / RetrievalMethod that is not a same-document ``#id``: it would
+    make the SP open a file or a URL while checking the message."""
 
     # --- status ---------------------------------------------------------------
     IDP_ERROR_STATUS = "idp_error_status"
@@ -44,6 +52,9 @@ class SAMLErrorCode(StrEnum):
     """Not exactly one Assertion/EncryptedAssertion anywhere in the document."""
     UNSUPPORTED_ENCRYPTION_ALGORITHM = "unsupported_encryption_algorithm"
     """EncryptedAssertion/EncryptedID uses an algorithm outside the allow-list (e.g. RSA-1_5)."""
+    ENCRYPTION_STRUCTURE_REFUSED = "encryption_structure_refused"
+    """EncryptedAssertion/EncryptedID holds an element outside the XML-Encryption subset IdPs use,
+    or more EncryptedData/EncryptedKey elements than the limits (bounds the RSA work)."""
     DECRYPTION_FAILED = "decryption_failed"
     """EncryptedAssertion/EncryptedID could not be decrypted with the SP key."""
     ENCRYPTED_ATTRIBUTE_UNSUPPORTED = "encrypted_attribute_unsupported"
