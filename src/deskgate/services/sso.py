@@ -24,7 +24,7 @@ from deskgate.saml.keys import generate_sp_keypair
 from deskgate.saml.login import LoginPost, build_login_post, build_login_redirect
 from deskgate.saml.metadata import ParsedMetadata, parse_idp_metadata
 from deskgate.services import agents as agent_service
-from deskgate.services import auth, scim_credentials
+from deskgate.services import auth, scim_credentials, validation
 from deskgate.store import accounts as account_store
 from deskgate.store import agents as agent_store
 from deskgate.store import sso as sso_store
@@ -445,6 +445,14 @@ def finish_login(
             f"The assertion carries no email: NameID was '{verified.name_id}' and no email attribute was "
             f"found among {sorted(verified.attributes) or 'no attributes'}. Send the email as NameID "
             "(EmailAddress format) or as an 'email' attribute.",
+        )
+    try:  # an address we could never store is named as such, before any scope rule
+        validation.email(profile.email)
+    except InvalidInput as problem:
+        return refuse(
+            "invalid_email",
+            f"The agent could not be created from the assertion: {problem.message}",
+            email=profile.email,
         )
     agent = agent_store.by_email(db, account.id, profile.email)
     scope = _outside_scope(connection, profile.email, agent)
