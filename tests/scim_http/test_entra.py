@@ -27,14 +27,15 @@ from deskgate.store.models import Agent, AgentSession, Group, GroupMember
 ADSCIM_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
 
 
-def entra_user(email: str, external_id: str | None = None) -> dict[str, Any]:
-    """POST /Users as Entra sends it (enterprise schema, meta, roles: [])."""
+def entra_user(user_name: str, external_id: str | None = None, mail: str | None = None) -> dict[str, Any]:
+    """POST /Users as Entra sends it (enterprise schema, meta, roles: []): userName <- UPN,
+    emails[type eq "work"].value <- mail."""
     return {
         "schemas": [USER_SCHEMA, ENTERPRISE_SCHEMA],
         "externalId": external_id or str(uuid.uuid4()),
-        "userName": email,
+        "userName": user_name,
         "active": True,
-        "emails": [{"primary": True, "type": "work", "value": email}],
+        "emails": [{"primary": True, "type": "work", "value": mail or user_name}],
         "meta": {"resourceType": "User"},
         "name": {"formatted": "Test User", "familyName": "User", "givenName": "Test"},
         "roles": [],
@@ -43,14 +44,17 @@ def entra_user(email: str, external_id: str | None = None) -> dict[str, Any]:
 
 
 def test_entra_user_lifecycle(scim: Any, db: Any) -> None:
-    email = "test.user@contoso.example"
-    assert filter_users(scim, f'userName eq "{email}"') == {
+    upn, mail = "test.user@contoso.onmicrosoft.example", "test.user@contoso.example"
+    assert filter_users(scim, f'userName eq "{upn}"') == {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
         "totalResults": 0, "startIndex": 1, "itemsPerPage": 0, "Resources": [],
     }
-    response = scim.post("Users", json=entra_user(email, external_id="ext-0001"))
+    response = scim.post("Users", json=entra_user(upn, external_id="ext-0001", mail=mail))
     assert response.status_code == 201, response.text
     user = response.json()
+    assert (user["userName"], user["emails"]) == (upn, [{"value": mail, "type": "work", "primary": True}])
+    agent = fresh(db).get(Agent, user["id"])
+    assert (agent.user_name, agent.email) == (upn, mail)
     assert user[ENTERPRISE_SCHEMA] == {"department": "Support", "employeeNumber": "701984"}
     assert user["externalId"] == "ext-0001"
 
@@ -63,7 +67,9 @@ def test_entra_user_lifecycle(scim: Any, db: Any) -> None:
     assert patched.status_code == 200, patched.text
     body = patched.json()
     assert body["name"]["familyName"] == "Renamed"
-    assert body["emails"] == [{"value": email, "type": "work", "primary": True}]  # userName is the email
+    assert body["emails"] == [{"value": "other@contoso.example", "type": "work", "primary": True}]
+    assert body["userName"] == upn
+    assert fresh(db).get(Agent, user["id"]).email == "other@contoso.example"  # the contact email
     assert body[ENTERPRISE_SCHEMA]["department"] == "Sales"
 
     disabled = scim.patch(f"Users/{user['id']}", json=patch_body({"op": "Replace", "path": "active", "value": "False"}))
@@ -133,9 +139,10 @@ def test_entra_filters_on_its_matching_attributes(scim: Any) -> None:
     assert filter_users(scim, 'externalId eq "JYOUNG"')["totalResults"] == 0  # externalId is case-exact
 
 
-def test_entra_deprovisioning_deletes_then_reprovisioning_revives(scim: Any, db: Any) -> None:
-    """DELETE deactivates, signs out, leaves groups and unlinks: SCIM answers 404 after it.
-    The agent's row stays; a later POST of the same userName revives it (same id)."""
+def test_entra_deprovisioning_deletes_then_reprovisioning_creates_a_new_user(scim: Any, db: Any) -> None:
+    """DELETE deactivates, signs out, leaves groups and unlinks: SCIM answers 404 after it, for
+    every method (RFC 7644 3.6). The agent's row stays; a later POST of the same userName creates
+    a new user with a new id, and the old id stays 404."""
     user = create_user(scim, "leaver@contoso.example")
     group = scim.post("Groups", json={"displayName": "Leavers", "members": [{"value": user["id"]}]}).json()
     assert scim.delete(f"Users/{user['id']}").status_code == 204
@@ -148,8 +155,16 @@ def test_entra_deprovisioning_deletes_then_reprovisioning_revives(scim: Any, db:
 
     again = scim.post("Users", json=entra_user("Leaver@contoso.example"))
     assert again.status_code == 201, again.text
-    assert again.json()["id"] == user["id"] and again.json()["active"] is True
-    assert fresh(db).get(Agent, user["id"]).scim_deleted_at is None
+    assert again.json()["id"] != user["id"] and again.json()["active"] is True
+    old = f"Users/{user['id']}"
+    assert is_scim_error(scim.get(old), 404)
+    assert is_scim_error(scim.put(old, json=entra_user("leaver@contoso.example")), 404)
+    assert is_scim_error(scim.patch(old, json=patch_body({"op": "replace", "path": "active", "value": True})), 404)
+    assert is_scim_error(scim.delete(old), 404)
+    assert [found["id"] for found in filter_users(scim, 'userName eq "leaver@contoso.example"')["Resources"]] == [
+        again.json()["id"]
+    ]
+    assert fresh(db).get(Agent, user["id"]).scim_deleted_at is not None  # the old row: history
 
 
 def test_entra_groups(scim: Any, db: Any) -> None:

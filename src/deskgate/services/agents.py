@@ -31,8 +31,21 @@ def add_agent(
     role: str = Role.AGENT.value,
     password: str | None = None,
     source: AgentSource = AgentSource.PASSWORD,
+    user_name: str | None = None,
 ) -> Agent:
+    """An agent made by deskgate (the admin, the Agents page, a JIT sign-in). Its userName is
+    its email unless given (a JIT sign-in matched on NameID keeps the NameID); its one email is
+    the primary work email."""
     email = validation.email(email)
+    user_name = (user_name or "").strip() or email
+    if agent_store.by_user_name(db, account_id, user_name) is not None:
+        raise Conflict(
+            f"An agent with the userName {user_name} already exists in this account.", attribute="email"
+        )
+    if any(not other.scim_deleted_at for other in agent_store.matching_sign_in(db, account_id, email=email)):
+        raise Conflict(
+            f"An agent with the email {email} already exists in this account.", attribute="email"
+        )
     first_name = validation.name(first_name, field="first_name")
     last_name = validation.name(last_name, field="last_name")
     checked_role = validation.role(role)
@@ -42,6 +55,9 @@ def add_agent(
     agent = Agent(
         id=ids.new_id(ids.AGENT),
         account_id=account_id,
+        user_name=user_name,
+        user_name_normalized=agent_store.normalize_user_name(user_name),
+        emails=[{"value": email, "type": "work", "primary": True}],
         email=email,
         email_normalized=agent_store.normalize_email(email),
         first_name=first_name,
@@ -59,9 +75,9 @@ def add_agent(
         with db.begin_nested():
             db.add(agent)
     except IntegrityError:
-        # The unique index on (account, lower-cased email) settles races between requests.
+        # The unique index on (account, lower-cased userName) settles races between requests.
         raise Conflict(
-            f"An agent with the email {email} already exists in this account.", attribute="email"
+            f"An agent with the userName {user_name} already exists in this account.", attribute="email"
         ) from None
     return agent
 

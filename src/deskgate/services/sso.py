@@ -23,11 +23,13 @@ from deskgate.saml.keys import generate_sp_keypair
 from deskgate.saml.login import LoginPost, build_login_post, build_login_redirect
 from deskgate.saml.metadata import ParsedMetadata, parse_idp_metadata
 from deskgate.services import agents as agent_service
-from deskgate.services import auth, scim_credentials
+from deskgate.services import auth, scim_credentials, sign_in_match
 from deskgate.store import accounts as account_store
 from deskgate.store import agents as agent_store
 from deskgate.store import sso as sso_store
-from deskgate.store.models import Account, Agent, AgentSource, IdPKind, Plan, Role, SSOConnection
+from deskgate.store.models import (
+    Account, Agent, AgentSource, IdPKind, Plan, Role, SignInMatch, SSOConnection,
+)
 from deskgate.redirects import local_path
 
 REQUEST_TTL = dt.timedelta(minutes=10)
@@ -402,18 +404,14 @@ def finish_login(
         )
 
     profile = profile_from_assertion(verified)
-    if not profile.email:
-        return refuse(
-            "missing_email",
-            f"The assertion carries no email: NameID was '{verified.name_id}' and no email attribute was "
-            f"found among {sorted(verified.attributes) or 'no attributes'}. Send the email as NameID "
-            "(EmailAddress format) or as an 'email' attribute.",
-        )
-    agent = agent_store.by_email(db, account.id, profile.email)
+    match = sign_in_match.find_agent(db, account.id, connection.sign_in_match, verified.name_id, profile)
+    if match.refusal is not None:
+        return refuse(*match.refusal, email=profile.email)
+    agent = match.agent
     if agent is not None and not agent.active:
         return refuse(
             "agent_deactivated",
-            f"{agent.email} is deactivated in deskgate; SSO never reactivates an agent.",
+            f"{agent.user_name} is deactivated in deskgate; SSO never reactivates an agent.",
             "Your agent account is deactivated. Ask your account's admin to reactivate it.",
             email=profile.email, agent_id=agent.id,
         )
@@ -421,12 +419,15 @@ def finish_login(
         if not connection.jit_enabled:
             return refuse(
                 "jit_disabled",
-                f"{profile.email} has no agent in this account and just-in-time provisioning is off.",
-                f"There is no agent for {profile.email} in {account.name}, and new agents are not created "
+                f"{match.key} has no agent in this account and just-in-time provisioning is off.",
+                f"There is no agent for {match.key} in {account.name}, and new agents are not created "
                 "at sign-in. Ask your admin to add you.",
                 email=profile.email,
             )
-        agent = _provision(db, account, connection, profile)
+        provisioned = _provision(db, account, connection, profile, match)
+        if isinstance(provisioned, tuple):
+            return refuse(*provisioned, email=profile.email)
+        agent = provisioned
     else:
         _refresh_names(agent, profile, now)
 
@@ -461,22 +462,34 @@ def _redirect_target(
     return local_path(request.relay_state)
 
 
-def _provision(db: Session, account: Account, connection: SSOConnection, profile) -> Agent:  # type: ignore[no-untyped-def]
+def _provision(  # type: ignore[no-untyped-def]
+    db: Session, account: Account, connection: SSOConnection, profile, match: sign_in_match.Match
+) -> Agent | tuple[str, str]:
+    """A JIT agent (its userName is the NameID when agents are matched by userName), or the
+    refusal (reason_code, detail)."""
+    if not profile.email:
+        return ("missing_email", f"{match.key} has no agent in this account and the assertion carries "
+                "no email to create one with: send an 'email' attribute.")
+    by_user_name = connection.sign_in_match == SignInMatch.USER_NAME.value
     try:
         return agent_service.add_agent(
             db,
             account.id,
             email=profile.email,
+            user_name=match.key if by_user_name else None,
             first_name=(profile.first_name or "")[:200],
             last_name=(profile.last_name or "")[:200],
             role=connection.jit_role,
             source=AgentSource.JIT,
         )
-    except Conflict:
+    except Conflict as clash:
         # A concurrent sign-in (or SCIM) created the same agent a moment ago: use that one.
-        existing = agent_store.by_email(db, account.id, profile.email)
-        assert existing is not None
-        return existing
+        again = sign_in_match.find_agent(db, account.id, connection.sign_in_match, match.key or "", profile)
+        if again.agent is not None and again.agent.active and again.refusal is None:
+            return again.agent
+        # Or, matching by userName, another agent already has this email.
+        return ("jit_conflict", f"No agent has the userName {match.key}, and a new one cannot be "
+                f"created: {clash}")
 
 
 def _refresh_names(agent: Agent, profile, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
