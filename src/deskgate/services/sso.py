@@ -134,6 +134,7 @@ class SSOSettingsForm:
     require_sso: bool = False
     allow_sha1: bool = False
     email_domains: str = ""
+    sign_in_match: str = SignInMatch.EMAIL.value
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,10 @@ def save_settings(
     except ValueError:
         raise InvalidInput(f"Unknown role '{form.jit_role}'.", field="jit_role") from None
     domains = _parse_domains(form.email_domains)
+    try:
+        sign_in_match_rule = SignInMatch(form.sign_in_match)
+    except ValueError:
+        raise InvalidInput(f"Unknown sign-in matching '{form.sign_in_match}'.", field="sign_in_match") from None
     connection = ensure_connection(db, account, now)
 
     parsed: ParsedMetadata | None = None
@@ -215,6 +220,7 @@ def save_settings(
     connection.require_sso = form.require_sso
     connection.allow_sha1 = form.allow_sha1
     connection.email_domains = domains
+    connection.sign_in_match = sign_in_match_rule.value
     connection.updated_at = now
     if parsed is not None:
         apply_metadata(connection, parsed, now)
