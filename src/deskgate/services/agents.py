@@ -117,7 +117,9 @@ def change_role(db: Session, account_id: str, agent_id: str, role: str) -> Agent
 
 
 def set_active(db: Session, account_id: str, agent_id: str, active: bool) -> Agent:
-    """Deactivation takes effect at once: every session of the agent is revoked."""
+    """Deactivation takes effect at once: every session of the agent is revoked. Reactivating
+    an agent the IdP deleted over SCIM makes it visible to SCIM again (same id), unless its
+    userName now belongs to another agent (see `scim_hidden_reason`)."""
     agent = get_agent(db, account_id, agent_id)
     if agent.active == active:
         return agent
@@ -127,4 +129,25 @@ def set_active(db: Session, account_id: str, agent_id: str, active: bool) -> Age
     agent.active = active
     agent.version += 1
     agent.updated_at = utcnow()
+    if active and agent.scim_deleted_at is not None and scim_hidden_reason(db, agent) is None:
+        try:
+            with db.begin_nested():
+                agent.scim_deleted_at = None
+                db.flush()
+        except IntegrityError:  # the IdP re-created the userName a moment ago
+            db.refresh(agent)
+            agent.active = True
     return agent
+
+
+def scim_hidden_reason(db: Session, agent: Agent) -> str | None:
+    """Why an agent deleted over SCIM stays hidden from SCIM, or None if it can be shown."""
+    if agent.scim_deleted_at is None:
+        return None
+    holder = agent_store.by_user_name(db, agent.account_id, agent.user_name)
+    if holder is None or holder.id == agent.id:
+        return None
+    return (
+        f"It stays hidden from SCIM: your IdP deleted it, then created {holder.user_name} again as a "
+        f"new agent ({holder.display_name or holder.email or holder.id}), which SCIM now shows."
+    )
