@@ -290,3 +290,40 @@ def test_entra_user_delete_signs_the_agent_out(scim: Any, db: Any) -> None:
     db.commit()
     assert scim.delete(f"Users/{user['id']}").status_code == 204
     assert fresh(db).query(AgentSession).filter_by(agent_id=user["id"]).count() == 0
+
+
+@pytest.mark.parametrize("true, false", [("True", "False"), ("TRUE", "fAlSe"), ("true", "false")])
+def test_entra_booleans_as_strings_in_any_case(scim: Any, true: str, false: str) -> None:
+    body = {**entra_user("bool.user@contoso.onmicrosoft.example", mail="bool@contoso.example"), "active": true}
+    body["emails"][0]["primary"] = true
+    created = scim.post("Users", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["active"] is True and created.json()["emails"][0]["primary"] is True
+    for operation in ({"op": "Replace", "path": "active", "value": false}, {"op": "replace", "value": {"active": true}}):
+        patched = scim.patch(f"Users/{created.json()['id']}", json=patch_body(operation))
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["active"] is (operation["op"] == "replace")
+
+
+def test_entra_work_email_differs_from_the_upn_in_filters_and_patch_paths(scim: Any, db: Any) -> None:
+    upn, mail = "jo.ng@contoso.onmicrosoft.example", "jo.ng@contoso.example"
+    user = scim.post("Users", json=entra_user(upn, mail=mail)).json()
+    assert [u["id"] for u in filter_users(scim, f'emails[type eq "work"].value eq "{mail.upper()}"')["Resources"]] == [user["id"]]
+    assert filter_users(scim, f'userName eq "{mail}"')["totalResults"] == 0  # the mail is not the userName
+    assert filter_users(scim, f'userName eq "{upn}"')["totalResults"] == 1
+    moved = scim.patch(f"Users/{user['id']}", json=patch_body(
+        {"op": "Add", "path": 'emails[type eq "work"].value', "value": "jo@contoso.example"}))
+    assert moved.json()["emails"] == [{"value": "jo@contoso.example", "type": "work", "primary": True}]
+    assert fresh(db).get(Agent, user["id"]).email == "jo@contoso.example"
+    assert filter_users(scim, 'emails.value eq "jo@contoso.example"')["totalResults"] == 1
+
+
+def test_entra_removes_the_manager_with_or_without_a_value(scim: Any) -> None:
+    boss = create_user(scim, "boss2@contoso.example")
+    path = f"{ENTERPRISE_SCHEMA}:manager"
+    for remove in ({"op": "Remove", "path": path}, {"op": "remove", "path": path, "value": [{"value": boss["id"]}]}):
+        user = create_user(scim, f"r{len(remove)}@contoso.example")
+        scim.patch(f"Users/{user['id']}", json=patch_body({"op": "Add", "path": path, "value": boss["id"]}))
+        removed = scim.patch(f"Users/{user['id']}", json=patch_body(remove))
+        assert removed.status_code == 200, removed.text
+        assert "manager" not in removed.json().get(ENTERPRISE_SCHEMA, {})
