@@ -166,3 +166,19 @@ def test_unknown_matching_choice_is_refused_and_nothing_changes(make_account, cl
 
     db.rollback()
     assert db.get(SSOConnection, account.id).sign_in_match == "user_name"
+
+
+def test_jit_matched_by_user_name_keeps_the_name_id_as_user_name(sso_scim, client, new_client, db):
+    account, scim = sso_scim
+    configure_sso(client, account, "user_name", jit=True)
+    browser = new_client()
+    response = post_acs(browser, account, assertion(account, "newbie@contoso.onmicrosoft.example",
+                                                    email="newbie@contoso.example"))
+    assert response.status_code == 303, response.text
+    me = browser.get("/api/v1/me").json()
+    assert me["email"] == "newbie@contoso.example"
+    # The IdP's later SCIM lookup finds this agent (no duplicate), by the same identifier.
+    found = scim.get("Users", params={"filter": 'userName eq "newbie@contoso.onmicrosoft.example"'}).json()
+    assert [user["id"] for user in found["Resources"]] == [me["id"]]
+    sign_in(client, account.admin_email)
+    assert "userName newbie@contoso.onmicrosoft.example" in client.get("/manage/agents").text
