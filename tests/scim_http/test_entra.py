@@ -357,3 +357,13 @@ def test_microsoft_postman_user_posts_as_written(scim: Any, postman: dict[str, A
         assert [e["value"] for e in response.json().get("emails", [])] == [e["value"] for e in body.get("emails", [])]
         created += 1
     assert created >= 4
+
+
+def test_email_value_paths_skip_users_without_an_email(scim: Any) -> None:
+    with_mail = scim.post("Users", json=entra_user("has.mail@contoso.onmicrosoft.example", mail="has@contoso.example"))
+    bare = scim.post("Users", json={"schemas": [USER_SCHEMA], "userName": "no-mail-id"})
+    assert with_mail.status_code == bare.status_code == 201
+    assert "emails" not in bare.json()
+    for expression in ('emails[type eq "work"]', "emails pr", 'emails[value co "@"]'):
+        found = [u["userName"] for u in filter_users(scim, expression)["Resources"]]
+        assert "no-mail-id" not in found and "has.mail@contoso.onmicrosoft.example" in found, expression

@@ -605,7 +605,11 @@ class _Translator:
                 f"only or-ed tests on 'value' are supported inside '{node.attr_path}[...]'",
                 self.expression,
             )
-        return self.visit(node.val_filter, prefix=attr)
+        result = self.visit(node.val_filter, prefix=attr)
+        if result == Const(True) and self.kind is ResourceKind.USER:
+            # "some email is the work/primary one": the user has a (contact) email at all.
+            return Present("emails.value")
+        return result
 
 
 def _is_disjunction_of_tests(node: FilterNode) -> bool:
