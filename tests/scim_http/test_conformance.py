@@ -26,7 +26,7 @@ def _table(results: list[CheckResult]) -> str:
     rows = [("resource", "check", "status", "reason")]
     for result in results:
         reason = (result.reason or "").replace("\n", " ")
-        rows.append((result.resource_type or "-", result.title or "?", result.status.name, reason[:1200]))
+        rows.append((result.resource_type or "-", result.title or "?", result.status.name, reason[:200]))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [" | ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)) for row in rows]
     counts = {status.name: sum(r.status is status for r in results) for status in Status}

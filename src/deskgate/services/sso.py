@@ -25,7 +25,6 @@ from deskgate.saml.metadata import ParsedMetadata, parse_idp_metadata
 from deskgate.services import agents as agent_service
 from deskgate.services import auth, scim_credentials, sign_in_match
 from deskgate.store import accounts as account_store
-from deskgate.store import agents as agent_store
 from deskgate.store import sso as sso_store
 from deskgate.store.models import (
     Account, Agent, AgentSource, IdPKind, Plan, Role, SignInMatch, SSOConnection,
