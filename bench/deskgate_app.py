@@ -53,6 +53,7 @@ def create_account(engine: Engine, origin: str, *, name: str = "Bench", idp_meta
         created = accounts.create_account(
             db, name=name, plan="scale-plus",
             admin_email=f"admin-{secrets.token_hex(4)}@bench.example", admin_password=ADMIN_PASSWORD,
+            admin_first_name="Bench", admin_last_name="Admin",
         )
         account = created.account
         credentials = scim_credentials.issue(db, account, base_url=origin, now=now)

@@ -49,7 +49,7 @@ def _agent_id(millis: int) -> str:
     return f"{ids.AGENT}_{''.join(chars)}"
 
 
-_COLUMNS = ("id", "account_id", "email", "email_normalized", "first_name", "last_name", "display_name", "role",
+_COLUMNS = ("id", "account_id", "user_name", "user_name_normalized", "emails", "email", "email_normalized", "first_name", "last_name", "display_name", "role",
             "active", "source", "external_id", "password_hash", "locale", "title", "enterprise", "version",
             "created_at", "updated_at", "last_sign_in_at", "scim_deleted_at")
 
@@ -72,7 +72,7 @@ def _write_batch(engine: Engine, account_id: str, first: int, last: int, base: d
 
     def convert(name: str, value: Any) -> Any:
         if postgres:
-            return orjson.dumps(value).decode() if name == "enterprise" else value
+            return orjson.dumps(value).decode() if name in ("enterprise", "emails") else value
         process = table.c[name].type._cached_bind_processor(dialect)  # noqa: SLF001
         return process(value) if process is not None else value
 
@@ -90,7 +90,9 @@ def _write_batch(engine: Engine, account_id: str, first: int, last: int, base: d
         at = convert("created_at", base + dt.timedelta(milliseconds=index))
         agent_id = _agent_id(start_millis + index)
         agent_ids.append(agent_id)
-        row = dict(constants, id=agent_id, email=email, email_normalized=email, last_name=f"Agent{index}",
+        row = dict(constants, id=agent_id, user_name=email, user_name_normalized=email,
+                   emails=convert("emails", [{"value": email, "type": "work", "primary": True}]),
+                   email=email, email_normalized=email, last_name=f"Agent{index}",
                    display_name=f"Scale Agent{index}", external_id=f"00uscale{index:012d}", created_at=at,
                    updated_at=at)
         rows.append(tuple(row[name] for name in _COLUMNS))

@@ -28,8 +28,12 @@ def counts(db):
     return db.scalar(select(func.count()).select_from(Account)), db.scalar(select(func.count()).select_from(Agent))
 
 
+NAMES = ("--admin-first-name", "Olga", "--admin-last-name", "Ops")
+
+
 def test_accounts_create_prints_json_with_a_generated_password(run, db):
-    result = run("accounts", "create", "--name", "Acme", "--plan", "scale-plus", "--admin-email", "ops@acme.test")
+    result = run("accounts", "create", "--name", "Acme", "--plan", "scale-plus", "--admin-email", "ops@acme.test",
+                 *NAMES)
     assert result.exit_code == 0, result.output
     created = json.loads(result.stdout)
     assert set(created) == {"account_id", "sso_token", "admin_email", "admin_password"}
@@ -38,14 +42,14 @@ def test_accounts_create_prints_json_with_a_generated_password(run, db):
     assert all(c.isalnum() or c in "-_" for c in created["sso_token"])
     listed = json.loads(run("agents", "list", created["account_id"], "--json").stdout)
     assert listed == [
-        {"id": listed[0]["id"], "email": "ops@acme.test", "first_name": "", "last_name": "",
+        {"id": listed[0]["id"], "email": "ops@acme.test", "first_name": "Olga", "last_name": "Ops",
          "role": "admin", "active": True, "source": "password"}
     ]
 
 
 def test_given_password_is_not_echoed(run):
     result = run("accounts", "create", "--name", "Acme", "--plan", "free", "--admin-email", "a@acme.test",
-                 "--admin-password", "a long enough password")
+                 *NAMES, "--admin-password", "a long enough password")
     assert result.exit_code == 0
     assert "admin_password" not in json.loads(result.stdout)
 
@@ -56,11 +60,13 @@ def test_given_password_is_not_echoed(run):
         (["--plan", "gold", "--admin-email", "a@acme.test"], "Unknown plan 'gold'"),
         (["--plan", "free", "--admin-email", "not-an-email"], "is not a valid email address"),
         (["--plan", "free", "--admin-email", "a@acme.test", "--admin-password", "short"], "at least 10 characters"),
+        (["--plan", "free", "--admin-email", "a@acme.test", "--admin-first-name", " "], "admin first name is required"),
+        (["--plan", "free", "--admin-email", "a@acme.test", "--admin-last-name", ""], "admin last name is required"),
     ],
 )
 def test_accounts_create_with_bad_input_exits_2_and_writes_nothing(run, db, args, message):
     before = counts(db)
-    result = run("accounts", "create", "--name", "Acme", *args)
+    result = run("accounts", "create", "--name", "Acme", *NAMES, *args)
     assert result.exit_code == 2
     assert result.stdout == ""
     assert message in result.stderr
@@ -68,8 +74,17 @@ def test_accounts_create_with_bad_input_exits_2_and_writes_nothing(run, db, args
     assert counts(db) == before
 
 
+@pytest.mark.parametrize("missing", ["--admin-first-name", "--admin-last-name"])
+def test_accounts_create_requires_the_admins_names(run, db, missing):
+    given = [arg for pair in zip(NAMES[::2], NAMES[1::2]) if pair[0] != missing for arg in pair]
+    result = run("accounts", "create", "--name", "Acme", "--plan", "free", "--admin-email", "a@acme.test", *given)
+    assert result.exit_code == 2
+    assert f"Missing option '{missing}'" in result.output
+    assert counts(db) == (0, 0)
+
+
 def test_accounts_create_with_an_empty_name_exits_2(run, db):
-    result = run("accounts", "create", "--name", "  ", "--plan", "free", "--admin-email", "a@acme.test")
+    result = run("accounts", "create", "--name", "  ", "--plan", "free", "--admin-email", "a@acme.test", *NAMES)
     assert result.exit_code == 2
     assert "name is required" in result.stderr
     assert counts(db) == (0, 0)
@@ -85,14 +100,14 @@ def test_console_script_runs_migrations_and_creates_accounts(tmp_path):
     env = {**os.environ, "DESKGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
     done = subprocess.run(
         [sys.executable, "-m", "deskgate", "accounts", "create", "--name", "X", "--plan", "scale",
-         "--admin-email", "x@x.test"],
+         "--admin-email", "x@x.test", *NAMES],
         env=env, capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["admin_email"] == "x@x.test"
     bad = subprocess.run(
         [sys.executable, "-m", "deskgate", "accounts", "create", "--name", "X", "--plan", "nope",
-         "--admin-email", "x@x.test"],
+         "--admin-email", "x@x.test", *NAMES],
         env=env, capture_output=True, text=True, timeout=60,
     )
     assert bad.returncode == 2

@@ -131,12 +131,19 @@ def accounts() -> None:
 @click.option("--name", required=True)
 @click.option("--plan", required=True, help="free, scale or scale-plus")
 @click.option("--admin-email", required=True)
+@click.option("--admin-first-name", required=True, help="the admin's first name")
+@click.option("--admin-last-name", required=True, help="the admin's last name")
 @click.option("--admin-password", default=None, help="generated and printed when omitted")
-def accounts_create(name: str, plan: str, admin_email: str, admin_password: str | None) -> None:
+def accounts_create(
+    name: str, plan: str, admin_email: str, admin_first_name: str, admin_last_name: str,
+    admin_password: str | None,
+) -> None:
     """Create an account with its first admin; prints JSON."""
     with _transaction(_settings()) as session:
         created = account_service.create_account(
-            session, name=name, plan=plan, admin_email=admin_email, admin_password=admin_password
+            session, name=name, plan=plan, admin_email=admin_email,
+            admin_first_name=admin_first_name, admin_last_name=admin_last_name,
+            admin_password=admin_password,
         )
         result: dict[str, Any] = {
             "account_id": created.account.id,

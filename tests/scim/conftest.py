@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from deskgate.scim.records import AgentRecord, GroupRecord, MemberRef
+from deskgate.scim.records import AgentRecord, EmailEntry, GroupRecord, MemberRef
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CREATED = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
@@ -44,9 +44,12 @@ OKTA_SPEC_VARIABLES = {
 
 
 def _make_agent(**overrides: Any) -> AgentRecord:
+    """``email=`` is shorthand for that userName with it as the one primary work email."""
+    email = overrides.pop("email", "jane.doe@example.com")
     values: dict[str, Any] = {
         "id": "a1",
-        "email": "jane.doe@example.com",
+        "user_name": email,
+        "emails": (EmailEntry(email, "work", True),),
         "first_name": "Jane",
         "last_name": "Doe",
         "display_name": "Jane Doe",

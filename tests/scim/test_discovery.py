@@ -95,12 +95,13 @@ def test_schemas_publish_what_deskgate_stores():
     assert user["userName"]["required"] is True
     assert user["userName"]["caseExact"] is False
     assert user["userName"]["uniqueness"] == "server"
-    # emails and name.formatted are derived, hence read-only
-    assert user["emails"]["mutability"] == "readOnly"
+    # emails are the agent's own (stored as sent); name.formatted is derived, hence read-only
+    assert user["emails"]["mutability"] == "readWrite"
     assert {sub["name"]: sub["mutability"] for sub in user["emails"]["subAttributes"]} == {
-        "value": "readOnly",
-        "type": "readOnly",
-        "primary": "readOnly",
+        "value": "readWrite",
+        "display": "readWrite",
+        "type": "readWrite",
+        "primary": "readWrite",
     }
     assert {sub["name"]: sub["mutability"] for sub in user["name"]["subAttributes"]} == {
         "formatted": "readOnly",

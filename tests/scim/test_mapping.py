@@ -12,7 +12,7 @@ from scim2_models import Context, EnterpriseUser, Group, User
 from deskgate.scim import errors, etag, mapping
 from deskgate.scim.errors import SCIMException
 from deskgate.scim.query import parse_list_query
-from deskgate.scim.records import AgentFields, GroupFields, MemberRef, ResourceKind
+from deskgate.scim.records import AgentFields, EmailEntry, GroupFields, MemberRef, ResourceKind
 
 BASE_URL = "https://deskgate.example/scim/v2/accounts/acc1"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -242,7 +242,8 @@ def test_okta_create_user_requests_from_its_reference(okta_doc_requests):
     assert len(creates) == 2  # with externalId, and with password + groups
     for request in creates:
         assert mapping.agent_fields_for_create(request.body) == AgentFields(
-            email="test.user@okta.local",
+            user_name="test.user@okta.local",
+            emails=(EmailEntry("test.user@okta.local", "work", True),),
             first_name="Test",
             last_name="User",
             display_name="Test User",
@@ -257,6 +258,7 @@ def test_okta_spec_test_create_user(okta_spec_steps):
     assert posts, "the Okta SPEC test creates users"
     for step in posts:
         fields = mapping.agent_fields_for_create(step.body)
+        assert fields.user_name == "Runscope123Qwertyuio456@atko.com"
         assert fields.email == "Runscope123Qwertyuio456@atko.com"
         assert (fields.first_name, fields.last_name) == ("Runscope123", "Qwertyuio456")
         assert fields.display_name == "Runscope123 Qwertyuio456"
@@ -283,7 +285,8 @@ ENTRA_CREATE_USER = {
 def test_entra_create_user_with_enterprise_extension():
     fields = mapping.agent_fields_for_create(ENTRA_CREATE_USER)
     assert fields == AgentFields(
-        email="Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1@contoso.com",
+        user_name="Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1@contoso.com",
+        emails=(EmailEntry("Test_User_fd0ea19b@testuser.com", "work", True),),
         first_name="givenName",
         last_name="familyName",
         active=True,
@@ -311,19 +314,38 @@ def test_active_accepts_entra_strings_and_defaults_to_true(patch, expected_activ
 
 
 @pytest.mark.parametrize(
-    ("emails", "why"),
+    ("user_name", "emails", "stored", "contact"),
     [
-        ([{"value": "other@example.com", "type": "work", "primary": True}], "differs"),
-        ([{"value": "emailName357", "type": "work"}], "not an address"),
-        ([{"value": "x@okta.local", "type": "home"}], "refused by EmailStr"),
-        ("garbage", "not even a list"),
+        # Entra: userName <- UPN, emails[type eq "work"].value <- mail (they differ).
+        ("a.b@contoso.onmicrosoft.com", [{"value": "a.b@contoso.com", "type": "work", "primary": "True"}],
+         (EmailEntry("a.b@contoso.com", "work", True),), "a.b@contoso.com"),
+        # Okta with a non-email username format; the primary email is the contact.
+        ("ryan3", [{"value": "r@home.example", "type": "home"}, {"value": "x@okta.local", "primary": True}],
+         (EmailEntry("r@home.example", "home"), EmailEntry("x@okta.local", None, True)), "x@okta.local"),
+        # No primary: the work email (scim2-models reads canonical types without case).
+        ("u1", [{"value": "h@x.example", "type": "home"}, {"value": "w@x.example", "type": "Work"}],
+         (EmailEntry("h@x.example", "home"), EmailEntry("w@x.example", "work")), "w@x.example"),
+        # Postman's non-address value is stored as sent.
+        ("login@example.com", [{"value": "emailName357", "type": "work"}],
+         (EmailEntry("emailName357", "work"),), "emailName357"),
+        # No emails: a userName that is an email.
+        ("login@example.com", [], (), "login@example.com"),
+        ("just-an-id", None, (), ""),
     ],
 )
-def test_client_emails_are_ignored_and_username_is_the_email(emails, why):
-    fields = mapping.agent_fields_for_create(
-        {"schemas": [USER], "userName": "login@example.com", "emails": emails}
-    )
-    assert fields.email == "login@example.com", why
+def test_username_and_emails_are_stored_as_sent(user_name, emails, stored, contact):
+    payload = {"schemas": [USER], "userName": user_name}
+    if emails is not None:
+        payload["emails"] = emails
+    fields = mapping.agent_fields_for_create(payload)
+    assert (fields.user_name, fields.emails, fields.email) == (user_name, stored, contact)
+
+
+def test_two_primary_emails_on_create_are_400():
+    with pytest.raises(SCIMException) as raised:
+        mapping.agent_fields_for_create({"schemas": [USER], "userName": "u", "emails": [
+            {"value": "a@x.example", "primary": True}, {"value": "b@x.example", "primary": True}]})
+    assert raised.value.status == 400
 
 
 @pytest.mark.parametrize(
@@ -332,9 +354,8 @@ def test_client_emails_are_ignored_and_username_is_the_email(emails, why):
         ({"schemas": [USER], "active": True}, "invalidValue", "userName"),
         ({"schemas": [USER], "userName": None}, "invalidValue", "userName"),
         ({"schemas": [USER], "userName": "   "}, "invalidValue", "userName"),
-        ({"schemas": [USER], "userName": "UserName123"}, "invalidValue", "email"),
-        ({"schemas": [USER], "userName": "a@b@c"}, "invalidValue", "email"),
-        ({"schemas": [USER], "userName": "x" * 320 + "@example.com"}, "invalidValue", "320"),
+        ({"schemas": [USER], "userName": "x" * 401}, "invalidValue", "400"),
+        ({"schemas": [USER], "userName": "u", "emails": "garbage"}, "invalidValue", "emails"),
         (
             {"schemas": [USER], "userName": "a@example.com", "active": "maybe"},
             "invalidValue",
@@ -376,7 +397,7 @@ def test_read_only_and_unknown_attributes_are_ignored_on_create():
             "favouriteColour": "teal",
         }
     )
-    assert fields == AgentFields(email="a@example.com")
+    assert fields == AgentFields(user_name="a@example.com")
 
 
 @pytest.mark.parametrize(
@@ -388,17 +409,12 @@ def test_read_only_and_unknown_attributes_are_ignored_on_create():
         ("Post emp2", {}),
     ],
 )
-def test_postman_user_bodies_are_accepted_once_username_is_an_email(
-    postman_requests, name, expected_enterprise
-):
+def test_postman_user_bodies_are_accepted_as_sent(postman_requests, name, expected_enterprise):
     request = next(r for r in postman_requests if r.name == name and r.method == "POST")
     payload = request.json()
-    with pytest.raises(errors.InvalidValueException):  # userName "UserName222", "emp1", ...
-        mapping.agent_fields_for_create(payload)
-
-    payload["userName"] = f"{payload['userName']}@example.com"
-    fields = mapping.agent_fields_for_create(payload)
-    assert fields.email == payload["userName"]
+    fields = mapping.agent_fields_for_create(payload)  # userName "UserName222", "emp1", ...
+    assert fields.user_name == payload["userName"]
+    assert [entry.value for entry in fields.emails] == [email["value"] for email in payload.get("emails", [])]
     assert fields.active is True  # "True" string included
     assert fields.enterprise == expected_enterprise
 
@@ -429,7 +445,9 @@ def test_okta_put_from_its_reference_replaces_the_profile(okta_doc_requests, mak
     update = mapping.agent_update_for_replace(record, put.body)
     assert update.changed is True
     assert update.fields == AgentFields(
-        email="test.user@okta.local", first_name="Another", last_name="User", active=True
+        user_name="test.user@okta.local",
+        emails=(EmailEntry("test.user@okta.local", "work", True, display="test.user@okta.local"),),
+        first_name="Another", last_name="User", active=True,
     )
 
 
@@ -440,6 +458,7 @@ def test_put_without_active_keeps_the_stored_status(make_agent):
         {
             "schemas": [USER],
             "userName": record.email,
+            "emails": [{"value": record.email, "type": "work", "primary": True}],
             "displayName": "Jane Doe",
             "name": {"givenName": "Jane", "familyName": "Doe"},
         },
@@ -465,14 +484,17 @@ def test_put_replaces_attributes_it_leaves_out(make_agent):
         make_agent(), {"schemas": [USER], "userName": "jane.doe@example.com"}
     )
     assert update.changed is True
-    assert update.fields == AgentFields(email="jane.doe@example.com", active=True)
+    assert update.fields == AgentFields(user_name="jane.doe@example.com", active=True)
 
 
 def test_postman_put_with_misspelled_attribute_is_accepted(postman, make_agent):
     payload = postman("User tests with garbage", "Put a user misspelled attribute").json()
-    payload["userName"] = "omalley@example.com"
     update = mapping.agent_update_for_replace(make_agent(id="u1"), payload)
-    assert update.fields.email == "omalley@example.com"
+    assert update.fields.user_name == "OMalley"
+    assert update.fields.email == "anna33@example.com"  # the primary one
+    assert update.fields.emails == (
+        EmailEntry("anna33@example.com", "work", True), EmailEntry("anna33@gmail.com", "other", False)
+    )
     assert update.fields.active is False
 
 

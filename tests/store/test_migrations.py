@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
@@ -43,5 +45,45 @@ def test_upgrade_from_empty_matches_the_models_and_is_idempotent(empty_database_
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             differences = compare_metadata(context, Base.metadata)
         assert differences == [], f"models and migrations differ: {differences}"
+    finally:
+        engine.dispose()
+
+
+def test_agents_written_under_0001_keep_their_identity(empty_database_url):
+    engine = make_engine(empty_database_url)
+    try:
+        config = migrate.alembic_config(empty_database_url)
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+            conn.execute(text(
+                "INSERT INTO accounts (id, name, plan, sso_token, created_at) "
+                "VALUES ('acc_1', 'Acme', 'scale-plus', 'tok', CURRENT_TIMESTAMP)"
+            ))
+            conn.execute(text(
+                "INSERT INTO agents (id, account_id, email, email_normalized, first_name, last_name,"
+                " display_name, role, active, source, enterprise, version, created_at, updated_at)"
+                " VALUES ('agt_1', 'acc_1', 'Ada.L@Example.com', 'ada.l@example.com', 'Ada', 'L',"
+                " 'Ada L', 'admin', :yes, 'password', '{}', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ), {"yes": True})
+            conn.execute(text(
+                "INSERT INTO sso_connections (account_id, enabled, idp_kind, idp_certificates,"
+                " allow_idp_initiated, jit_enabled, jit_role, require_sso, allow_sha1, email_domains,"
+                " sp_private_key_pem, sp_certificate_pem, updated_at) VALUES ('acc_1', :yes, 'okta',"
+                " '[]', :yes, :yes, 'agent', :no, :no, '[]', 'k', 'c', CURRENT_TIMESTAMP)"
+            ), {"yes": True, "no": False})
+            conn.commit()
+            command.upgrade(config, "head")
+            conn.commit()
+            agent = conn.execute(text(
+                "SELECT user_name, user_name_normalized, emails, email FROM agents"
+            )).one()
+            match = conn.execute(text("SELECT sign_in_match FROM sso_connections")).scalar_one()
+        emails = agent.emails if isinstance(agent.emails, list) else json.loads(agent.emails)
+        assert agent.user_name == "Ada.L@Example.com"
+        assert agent.user_name_normalized == "ada.l@example.com"
+        assert emails == [{"value": "Ada.L@Example.com", "type": "work", "primary": True}]
+        assert agent.email == "Ada.L@Example.com"
+        assert match == "email"  # what 0001 connections did
     finally:
         engine.dispose()

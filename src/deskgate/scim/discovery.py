@@ -2,8 +2,8 @@
 
 The published schemas are scim2-models' own, trimmed to the attributes deskgate
 stores, so that schema-driven clients (Entra's schema discovery, scim2-tester)
-only exercise what round-trips. ``emails`` and ``name.formatted`` are published
-read-only: they are derived from ``userName`` and the name parts.
+only exercise what round-trips. ``name.formatted`` is published read-only: it
+is derived from the name parts.
 """
 
 from __future__ import annotations
@@ -57,13 +57,9 @@ _USER_ATTRIBUTES: dict[str, tuple[str, ...] | None] = {
     "title": None,
     "locale": None,
     "active": None,
-    "emails": ("value", "type", "primary"),
+    "emails": ("value", "display", "type", "primary"),
 }
 _READ_ONLY = {
-    ("emails", None),
-    ("emails", "value"),
-    ("emails", "type"),
-    ("emails", "primary"),
     ("name", "formatted"),
 }
 

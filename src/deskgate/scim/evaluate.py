@@ -17,7 +17,8 @@ from .records import AgentRecord, GroupRecord, as_utc
 
 _AGENT_VALUES: dict[str, Callable[[AgentRecord], Any]] = {
     "id": lambda r: r.id,
-    "userName": lambda r: r.email,
+    "userName": lambda r: r.user_name,
+    "emails.value": lambda r: r.email or None,
     "externalId": lambda r: r.external_id or None,
     "displayName": lambda r: r.display_name or None,
     "name.givenName": lambda r: r.first_name or None,

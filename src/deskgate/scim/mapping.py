@@ -1,17 +1,12 @@
 """Records <-> scim2-models resources, request parsing and response bodies.
 
 userName and emails
-    ``userName`` is the agent's login identity and *is* its email
-    (``AgentFields.email``); it must therefore look like an email address
-    (``local@domain``, checked leniently: Okta's ``user@okta.local`` is fine).
-    Every User is shown with exactly one email, ``{"value": <userName>,
-    "type": "work", "primary": true}``. ``emails`` sent by a client (POST, PUT,
-    PATCH) are accepted and ignored: a second identity that could drift from
-    the login (Entra maps ``mail`` there, often different from the UPN in
-    ``userName``) would make sign-in depend on which attribute was written last.
-    They are dropped before validation, so addresses that scim2-models' strict
-    EmailStr refuses (``.local`` domains, Postman's ``emailName357``) never fail
-    a request.
+    ``userName`` is the IdP's identifier for the agent: any non-empty string
+    (Entra sends the UPN, Okta whatever username format the admin chose),
+    unique per account without case. ``emails`` are the agent's own addresses,
+    stored and returned as sent (any string value: ``.local`` domains are real;
+    at most one ``primary``, which scim2-models enforces). The agent's contact
+    email is derived from both (:func:`deskgate.scim.records.contact_email`).
 
 password
     Accepted and ignored on every write, never stored, never returned.
@@ -31,7 +26,6 @@ enterprise manager
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +46,7 @@ from .etag import format_etag
 from .models import (
     ENTERPRISE_SCHEMA,
     MAX_DISPLAY_NAME_LENGTH,
+    MAX_EMAILS,
     MAX_EMAIL_LENGTH,
     MAX_ENTERPRISE_VALUE_LENGTH,
     MAX_EXTERNAL_ID_LENGTH,
@@ -59,6 +54,8 @@ from .models import (
     MAX_LOCALE_LENGTH,
     MAX_NAME_LENGTH,
     MAX_TITLE_LENGTH,
+    MAX_USER_NAME_LENGTH,
+    ClientEmail,
     GroupResource,
     UserResource,
     casefold_key,
@@ -67,6 +64,7 @@ from .models import (
 from .records import (
     ENTERPRISE_MANAGER_KEY,
     AgentFields,
+    EmailEntry,
     AgentRecord,
     GroupFields,
     GroupRecord,
@@ -99,8 +97,6 @@ __all__ = [
     "user_list_response",
     "user_patch_base",
 ]
-
-_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
 
 _ENTERPRISE_FIELDS: dict[str, str] = {
     "employeeNumber": "employee_number",
@@ -135,19 +131,20 @@ def _build_user(record: AgentRecord, base_url: str, *, for_patch: bool = False) 
     user = UserResource(
         id=record.id,
         external_id=fields.external_id,
-        user_name=fields.email,
+        user_name=fields.user_name,
         name=name,
         display_name=fields.display_name,
         title=fields.title,
         locale=fields.locale,
         active=fields.active,
     )
-    if not for_patch:
-        # model_construct: the stored login may be an address EmailStr refuses
-        # (user@okta.local), and it must still be shown.
+    if fields.emails:
         user.emails = [
-            Email.model_construct(value=fields.email, type=Email.Type.work, primary=True)
+            ClientEmail(value=entry.value, type=entry.type, primary=entry.primary,
+                        display=entry.display)
+            for entry in fields.emails
         ]
+    if not for_patch:
         user.meta = Meta(
             resource_type=ResourceKind.USER.value,
             created=as_utc(record.created_at),
@@ -242,16 +239,33 @@ def _clean(value: Any, attribute: str, max_length: int) -> str | None:
     return value
 
 
-def _email(user_name: Any) -> str:
-    email = _clean(user_name, "userName", MAX_EMAIL_LENGTH)
-    if email is None:
+def _user_name(value: Any) -> str:
+    user_name = _clean(value, "userName", MAX_USER_NAME_LENGTH)
+    if user_name is None:
         raise InvalidValueException(attribute="userName", detail="'userName' is required")
-    if not _EMAIL.fullmatch(email):
+    return user_name
+
+
+def _emails(emails: Sequence[Email] | None) -> tuple[EmailEntry, ...]:
+    """The emails to store, in the client's order; entries without a value are dropped
+    (Entra's null updates blank them), at most one is primary (checked by scim2-models)."""
+    result: list[EmailEntry] = []
+    for email in emails or ():
+        value = _clean(email.value, "emails.value", MAX_EMAIL_LENGTH)
+        if value is None:
+            continue
+        kind = email.type.value if email.type is not None else None
+        result.append(EmailEntry(
+            value=value,
+            type=_clean(kind, "emails.type", MAX_TITLE_LENGTH),
+            primary=email.primary,
+            display=_clean(email.display, "emails.display", MAX_DISPLAY_NAME_LENGTH),
+        ))
+    if len(result) > MAX_EMAILS:
         raise InvalidValueException(
-            attribute="userName",
-            detail="'userName' must be the agent's email address (local@domain)",
+            attribute="emails", detail=f"a user has at most {MAX_EMAILS} emails here"
         )
-    return email
+    return tuple(result)
 
 
 def _enterprise_fields(user: UserResource) -> dict[str, Any]:
@@ -292,7 +306,8 @@ def from_scim_user(user: UserResource, *, default_active: bool = True) -> AgentF
     """
     name = user.name
     return AgentFields(
-        email=_email(user.user_name),
+        user_name=_user_name(user.user_name),
+        emails=_emails(user.emails),
         first_name=_clean(name.given_name if name else None, "name.givenName", MAX_NAME_LENGTH),
         last_name=_clean(name.family_name if name else None, "name.familyName", MAX_NAME_LENGTH),
         display_name=_clean(user.display_name, "displayName", MAX_DISPLAY_NAME_LENGTH),
@@ -426,14 +441,13 @@ def parse_user(payload: Any, *, replacement: bool = False) -> UserResource:
     """Validate a POST (or, with ``replacement``, a PUT) body into a User.
 
     Read-only attributes (``id``, ``meta``, ``groups``) are ignored, unknown
-    attributes and schemas are ignored, ``emails`` and ``password`` are dropped
-    (see the module doc). Raises SCIMException (400) on an invalid body.
+    attributes and schemas are ignored, ``password`` is dropped (see the module
+    doc). Raises SCIMException (400) on an invalid body.
     """
     if not isinstance(payload, Mapping):
         # validate() reports it; keep one code path for the error.
         return validate(UserResource, payload, Context.RESOURCE_CREATION_REQUEST)
     data = dict(payload)
-    _drop_key(data, "emails")
     _drop_key(data, "password")
     manager: dict[str, Any] | None = None
     extension_key = casefold_key(data, ENTERPRISE_SCHEMA)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from scim2_models import BaseModel as ScimBaseModel
 from scim2_models import (
     Context,
+    Email,
     EnterpriseUser,
     Group,
     PatchOp,
@@ -18,8 +19,18 @@ from scim2_models import (
 
 from .errors import InvalidSyntaxException, exception_from_validation_error
 
-UserResource = User[EnterpriseUser]
-"""A deskgate User: the core User schema with the enterprise extension (optional)."""
+class ClientEmail(Email):
+    """An email as provisioning clients send it: ``value`` is any string. scim2-models' EmailStr
+    refuses real tenants' addresses (Okta's ``user@okta.local``, Postman's ``emailName357``);
+    the agent's emails are stored and returned as sent."""
+
+    value: str | None = Field(None, description="Email addresses for the user.")
+
+
+class UserResource(User[EnterpriseUser]):
+    """A deskgate User: the core User schema with the enterprise extension (optional)."""
+
+    emails: list[ClientEmail] | None = Field(None, description="Email addresses for the user.")
 
 GroupResource = Group
 
@@ -42,6 +53,8 @@ POLICY = ScimPolicy(
 # Column sizes of the store (documented limits; longer values are refused with
 # invalidValue instead of failing in the database).
 MAX_EMAIL_LENGTH = 320
+MAX_USER_NAME_LENGTH = 400
+MAX_EMAILS = 20
 MAX_NAME_LENGTH = 200
 MAX_DISPLAY_NAME_LENGTH = 400
 MAX_EXTERNAL_ID_LENGTH = 400

@@ -12,10 +12,11 @@ A request body is first normalised, then validated as a scim2-models
   ``""`` or ``null`` on a path becomes ``remove``; inside a value object
   ``""`` becomes ``null``.
 * ``remove`` carrying a ``value`` on a single-valued attribute: value ignored.
-* Users: operations on ``emails`` (``emails[type eq "work"].value`` ...) and
-  ``password`` are accepted and ignored (userName is the email, see
-  :mod:`deskgate.scim.mapping`). The enterprise ``manager`` may be a bare id
-  string (Entra); its read-only ``displayName``/``$ref`` are ignored.
+* Users: ``emails`` are patched like any multi-valued attribute
+  (``emails[type eq "work"].value`` with no work email yet creates one, as
+  Entra expects); ``password`` is accepted and ignored. The enterprise
+  ``manager`` may be a bare id string (Entra); its read-only
+  ``displayName``/``$ref`` are ignored.
 * ``id`` in a no-path value equal to the resource's id is ignored (Okta's
   group rename sends it); ``meta``/``schemas`` there are ignored.
 * Groups: members may be bare id strings, ``$ref`` (Entra's ``null``) is
@@ -35,6 +36,8 @@ reports ``changed=False``.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from collections.abc import Mapping
 from typing import Any
@@ -189,7 +192,7 @@ def _is_ignored_user_attribute(binding: Any) -> bool:
         binding is not None
         and isinstance(binding.model, type)
         and issubclass(binding.model, User)
-        and binding.field_name in ("emails", "password")
+        and binding.field_name == "password"
     )
 
 
@@ -217,7 +220,7 @@ def _manager_value(value: Any) -> Any:
 
 def _clean_user_object(value: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     """Clean a value object written at ``prefix`` ("" = the resource, or the
-    enterprise schema URN): drop emails/password, normalise the manager."""
+    enterprise schema URN): drop the password, normalise the manager."""
     cleaned: dict[str, Any] = {}
     for key, item in value.items():
         if not isinstance(key, str):
@@ -278,9 +281,22 @@ def apply_user_patch(record: AgentRecord, body: Any) -> UserUpdate:
     patch = _validated_patch(UserResource, operations)
     user = user_patch_base(record)
     _run(patch, user)
+    _one_primary_email(user, record)
     fields = from_scim_user(user, default_active=record.active)
     fields = _without_stale_manager_display(fields, current)
     return UserUpdate(fields=fields, changed=fields != current)
+
+
+def _one_primary_email(user: Any, record: AgentRecord) -> None:
+    """RFC 7644 §3.5.2: making a value primary makes the others non-primary."""
+    primaries = [email for email in user.emails or () if email.primary]
+    if len(primaries) < 2:
+        return
+    was_primary = {entry.value for entry in record.emails if entry.primary}
+    winner = next((e for e in reversed(primaries) if e.value not in was_primary), primaries[-1])
+    for email in primaries:
+        if email is not winner:
+            email.primary = False
 
 
 def _without_stale_manager_display(fields: AgentFields, current: AgentFields) -> AgentFields:
@@ -291,17 +307,7 @@ def _without_stale_manager_display(fields: AgentFields, current: AgentFields) ->
     if old_manager and old_manager["value"] == new_manager["value"]:
         return fields
     enterprise = {**fields.enterprise, ENTERPRISE_MANAGER_KEY: {"value": new_manager["value"]}}
-    return AgentFields(
-        email=fields.email,
-        first_name=fields.first_name,
-        last_name=fields.last_name,
-        display_name=fields.display_name,
-        active=fields.active,
-        external_id=fields.external_id,
-        locale=fields.locale,
-        title=fields.title,
-        enterprise=enterprise,
-    )
+    return dataclasses.replace(fields, enterprise=enterprise)
 
 
 # ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ A filter is parsed by scim2-models (RFC 7644 §3.4.2.2 grammar, Entra's
 * ``Present(attr)`` - the attribute has a value (SQL: ``IS NOT NULL`` and not ``''``).
 * ``And(terms)``, ``Or(terms)`` (two terms or more), ``Not(expr)``.
 * ``Const(value)`` - only ever the *whole* filter, after constant folding
-  (``emails[type eq "work"]`` is always true: every agent has one work email).
+  (``meta.resourceType eq "User"`` is always true).
 
 Logic is two-valued: a ``Compare`` on an absent attribute is false, and ``Not``
 is plain negation (SQL: translate ``Compare`` as ``COALESCE(col <op> :v, FALSE)``).
@@ -30,8 +30,9 @@ attribute               type        case_exact  notes
 ======================  ==========  ==========  ===========================
 Users
 ``id``                  string      yes
-``userName``            string      no          the agent's email; ``emails``,
-                                                ``emails.value`` map here
+``userName``            string      no          the IdP's identifier
+``emails.value``        string      no          the contact email (primary,
+                                                else work); ``emails`` too
 ``externalId``          string      yes
 ``displayName``         string      no
 ``name.givenName``      string      no
@@ -50,8 +51,11 @@ Groups
 ``meta.lastModified``   datetime    n/a
 ======================  ==========  ==========  ===========================
 
-``emails.type`` (always "work"), ``emails.primary`` (always true) and
-``meta.resourceType`` are folded into constants and never reach the store.
+``emails.type`` (read as "work"), ``emails.primary`` (read as true) and
+``meta.resourceType`` are folded into constants and never reach the store:
+filters on emails test the contact email, which is the primary or work one
+(``emails[type eq "work"].value eq "x"``, Entra's form, is exact for the one
+work email Entra and Okta send).
 Attribute names are case-insensitive and may carry their schema URN prefix.
 Values are typed: ``bool`` for ``active`` (Entra's ``"True"``/``"False"``
 strings accepted), timezone-aware ``datetime`` (naive means UTC) for dates,
@@ -228,6 +232,7 @@ _META = {
 USER_ATTRIBUTES: Mapping[str, AttributeSpec] = {
     "id": AttributeSpec("id", _S, case_exact=True, always_present=True),
     "username": AttributeSpec("userName", _S, always_present=True),
+    "emails.value": AttributeSpec("emails.value", _S),
     "externalid": AttributeSpec("externalId", _S, case_exact=True),
     "displayname": AttributeSpec("displayName", _S),
     "name.givenname": AttributeSpec("name.givenName", _S),
@@ -251,7 +256,7 @@ GROUP_ATTRIBUTES: Mapping[str, AttributeSpec] = {
 """Filterable/sortable Group attributes, keyed by lower-cased name."""
 
 _ALIASES: dict[ResourceKind, dict[str, str]] = {
-    ResourceKind.USER: {"emails": "username", "emails.value": "username"},
+    ResourceKind.USER: {"emails": "emails.value"},
     ResourceKind.GROUP: {"members": "members.value"},
 }
 
@@ -269,7 +274,7 @@ _CONSTANTS: dict[ResourceKind, dict[str, tuple[AttrType, Any, bool]]] = {
 _COMPLEX_PRESENCE: dict[ResourceKind, dict[str, tuple[str, ...] | bool]] = {
     ResourceKind.USER: {
         "name": ("name.givenname", "name.familyname"),
-        "emails": True,
+        "emails": ("emails.value",),
         "meta": True,
     },
     ResourceKind.GROUP: {"meta": True, "members": ("members.value",)},
@@ -600,7 +605,11 @@ class _Translator:
                 f"only or-ed tests on 'value' are supported inside '{node.attr_path}[...]'",
                 self.expression,
             )
-        return self.visit(node.val_filter, prefix=attr)
+        result = self.visit(node.val_filter, prefix=attr)
+        if result == Const(True) and self.kind is ResourceKind.USER:
+            # "some email is the work/primary one": the user has a (contact) email at all.
+            return Present("emails.value")
+        return result
 
 
 def _is_disjunction_of_tests(node: FilterNode) -> bool:

@@ -5,8 +5,10 @@ update results; nothing here touches a database, an HTTP request or the clock.
 
 Conventions shared by every class:
 
-* ``email`` is the agent's login identity and *is* the SCIM ``userName``. The
-  single work email a User shows is derived from it (see :mod:`deskgate.scim.mapping`).
+* ``user_name`` is the IdP's identifier for the agent (SCIM ``userName``): any
+  non-empty string, unique per account without case. ``emails`` are the agent's
+  own addresses, as sent. The *contact email* (``AgentRecord.email``) is derived
+  from both by :func:`contact_email`.
 * Optional strings are ``None`` when unset, never ``""``; records coming from a
   store that keeps ``""`` are read the same way.
 * ``enterprise`` is a plain dict keyed by the SCIM attribute names of the
@@ -20,7 +22,7 @@ Conventions shared by every class:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -54,10 +56,59 @@ class MemberRef:
 
 
 @dataclass(frozen=True, slots=True)
+class EmailEntry:
+    """One of an agent's emails, as the client sent it (``type`` keeps the client's case)."""
+
+    value: str
+    type: str | None = None
+    primary: bool | None = None
+    """None: not sent (returned as sent, so ``false`` stays ``false``)."""
+    display: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"value": self.value}
+        if self.type is not None:
+            entry["type"] = self.type
+        if self.primary is not None:
+            entry["primary"] = self.primary
+        if self.display is not None:
+            entry["display"] = self.display
+        return entry
+
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any]) -> EmailEntry:
+        return cls(
+            value=str(entry.get("value") or ""),
+            type=entry.get("type"),
+            primary=entry.get("primary"),
+            display=entry.get("display"),
+        )
+
+
+def looks_like_email(value: str) -> bool:
+    """local@domain, leniently (Okta's user@okta.local is an email here)."""
+    local, at, domain = value.partition("@")
+    return bool(at and local and domain and "@" not in domain and not any(c.isspace() for c in value))
+
+
+def contact_email(user_name: str, emails: Sequence[EmailEntry]) -> str:
+    """The address deskgate writes to: the primary email, else the (first) work email, else
+    the userName when it is an email address; "" when there is none."""
+    for entry in emails:
+        if entry.primary:
+            return entry.value
+    for entry in emails:
+        if (entry.type or "").lower() == "work":
+            return entry.value
+    return user_name if looks_like_email(user_name) else ""
+
+
+@dataclass(frozen=True, slots=True)
 class AgentFields:
     """What a create, replace or patch of a User produces for storage."""
 
-    email: str
+    user_name: str
+    emails: tuple[EmailEntry, ...] = ()
     first_name: str | None = None
     last_name: str | None = None
     display_name: str | None = None
@@ -67,13 +118,19 @@ class AgentFields:
     title: str | None = None
     enterprise: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def email(self) -> str:
+        """The contact email (see :func:`contact_email`)."""
+        return contact_email(self.user_name, self.emails)
+
 
 @dataclass(frozen=True, slots=True)
 class AgentRecord:
     """An agent as stored."""
 
     id: str
-    email: str
+    user_name: str
+    emails: tuple[EmailEntry, ...]
     first_name: str | None
     last_name: str | None
     display_name: str | None
@@ -86,10 +143,16 @@ class AgentRecord:
     updated_at: datetime
     version: int
 
+    @property
+    def email(self) -> str:
+        """The contact email (see :func:`contact_email`)."""
+        return contact_email(self.user_name, self.emails)
+
     def fields(self) -> AgentFields:
         """The stored values, in the shape an update produces (for comparisons)."""
         return AgentFields(
-            email=self.email,
+            user_name=self.user_name,
+            emails=self.emails,
             first_name=self.first_name or None,
             last_name=self.last_name or None,
             display_name=self.display_name or None,

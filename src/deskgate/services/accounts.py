@@ -33,11 +33,15 @@ def create_account(
     name: str,
     plan: str,
     admin_email: str,
+    admin_first_name: str,
+    admin_last_name: str,
     admin_password: str | None = None,
-    admin_first_name: str = "",
-    admin_last_name: str = "",
 ) -> NewAccount:
+    """The account and its first admin, whose first and last name are required: SCIM clients
+    (Okta's SPEC test) read the first listed user's name parts."""
     name = validation.name(name, field="account_name", required=True)
+    admin_first_name = validation.name(admin_first_name, field="admin_first_name", required=True)
+    admin_last_name = validation.name(admin_last_name, field="admin_last_name", required=True)
     checked_plan: Plan = validation.plan(plan)
     generated = None
     if admin_password is None:

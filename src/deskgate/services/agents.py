@@ -31,8 +31,21 @@ def add_agent(
     role: str = Role.AGENT.value,
     password: str | None = None,
     source: AgentSource = AgentSource.PASSWORD,
+    user_name: str | None = None,
 ) -> Agent:
+    """An agent made by deskgate (the admin, the Agents page, a JIT sign-in). Its userName is
+    its email unless given (a JIT sign-in matched on NameID keeps the NameID); its one email is
+    the primary work email."""
     email = validation.email(email)
+    user_name = (user_name or "").strip() or email
+    if agent_store.by_user_name(db, account_id, user_name) is not None:
+        raise Conflict(
+            f"An agent with the userName {user_name} already exists in this account.", attribute="email"
+        )
+    if any(not other.scim_deleted_at for other in agent_store.matching_sign_in(db, account_id, email=email)):
+        raise Conflict(
+            f"An agent with the email {email} already exists in this account.", attribute="email"
+        )
     first_name = validation.name(first_name, field="first_name")
     last_name = validation.name(last_name, field="last_name")
     checked_role = validation.role(role)
@@ -42,6 +55,9 @@ def add_agent(
     agent = Agent(
         id=ids.new_id(ids.AGENT),
         account_id=account_id,
+        user_name=user_name,
+        user_name_normalized=agent_store.normalize_user_name(user_name),
+        emails=[{"value": email, "type": "work", "primary": True}],
         email=email,
         email_normalized=agent_store.normalize_email(email),
         first_name=first_name,
@@ -59,9 +75,9 @@ def add_agent(
         with db.begin_nested():
             db.add(agent)
     except IntegrityError:
-        # The unique index on (account, lower-cased email) settles races between requests.
+        # The unique index on (account, lower-cased userName) settles races between requests.
         raise Conflict(
-            f"An agent with the email {email} already exists in this account.", attribute="email"
+            f"An agent with the userName {user_name} already exists in this account.", attribute="email"
         ) from None
     return agent
 
@@ -101,7 +117,9 @@ def change_role(db: Session, account_id: str, agent_id: str, role: str) -> Agent
 
 
 def set_active(db: Session, account_id: str, agent_id: str, active: bool) -> Agent:
-    """Deactivation takes effect at once: every session of the agent is revoked."""
+    """Deactivation takes effect at once: every session of the agent is revoked. Reactivating
+    an agent the IdP deleted over SCIM makes it visible to SCIM again (same id), unless its
+    userName now belongs to another agent (see `scim_hidden_reason`)."""
     agent = get_agent(db, account_id, agent_id)
     if agent.active == active:
         return agent
@@ -111,4 +129,25 @@ def set_active(db: Session, account_id: str, agent_id: str, active: bool) -> Age
     agent.active = active
     agent.version += 1
     agent.updated_at = utcnow()
+    if active and agent.scim_deleted_at is not None and scim_hidden_reason(db, agent) is None:
+        try:
+            with db.begin_nested():
+                agent.scim_deleted_at = None
+                db.flush()
+        except IntegrityError:  # the IdP re-created the userName a moment ago
+            db.refresh(agent)
+            agent.active = True
     return agent
+
+
+def scim_hidden_reason(db: Session, agent: Agent) -> str | None:
+    """Why an agent deleted over SCIM stays hidden from SCIM, or None if it can be shown."""
+    if agent.scim_deleted_at is None:
+        return None
+    holder = agent_store.by_user_name(db, agent.account_id, agent.user_name)
+    if holder is None or holder.id == agent.id:
+        return None
+    return (
+        f"It stays hidden from SCIM: your IdP deleted it, then created {holder.user_name} again as a "
+        f"new agent ({holder.display_name or holder.email or holder.id}), which SCIM now shows."
+    )

@@ -40,12 +40,13 @@ def ensure_demo_account(db: Session) -> DemoCredentials:
         secret_store.put(db, "demo_account_id", created.account.id)
         assert created.generated_password is not None
         return DemoCredentials(DEMO_ADMIN_EMAIL, created.generated_password, created=True)
-    admin = agent_store.by_email(db, account.id, DEMO_ADMIN_EMAIL)
+    admin = agent_store.by_user_name(db, account.id, DEMO_ADMIN_EMAIL)
     password = generate_password()
     if admin is None:
         from deskgate.services.agents import add_agent
 
-        add_agent(db, account.id, email=DEMO_ADMIN_EMAIL, role="admin", password=password)
+        add_agent(db, account.id, email=DEMO_ADMIN_EMAIL, first_name="Dana", last_name="Admin",
+                  role="admin", password=password)
     else:
         admin.password_hash = hash_password(password)
         admin.active = True

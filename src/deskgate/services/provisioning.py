@@ -8,16 +8,19 @@ commits: the web layer owns the transaction.
 
 Rules kept here:
 
-* **userName is the agent's email**, unique per account whatever the case. A POST for an email
-  that already has an agent (JIT sign-in, the admin, an earlier POST) is 409 `uniqueness`;
-  Okta then finds the agent with `filter=userName eq` and links to it.
+* **userName** is the IdP's identifier for the agent, unique per account whatever the case
+  (agents made by deskgate itself, the admin or JIT sign-ins, have their email as userName). A
+  POST of a userName a visible agent has is 409 `uniqueness`; Okta then finds the agent with
+  `filter=userName eq` and links to it. The agent's `emails` are its own, stored as sent; its
+  contact email is derived from them (`deskgate.scim.records.contact_email`).
 * **Deactivation** (`active: false` by PUT or PATCH) applies at once and always, even to an
   admin (the IdP is authoritative): every session of the agent is revoked.
 * **DELETE /Users/{id}** deactivates the agent, revokes its sessions, removes it from every group
   and unlinks it from SCIM (`scim_deleted_at`; externalId cleared). The row stays for history and
-  the web pages; SCIM answers 404 for it (RFC 7644 §3.6) and no longer lists it. A later POST of
-  the same userName revives that agent (201) instead of failing with 409, so an IdP can
-  re-provision someone it deleted.
+  the web pages; SCIM answers 404 for its id (RFC 7644 §3.6) and no longer lists it. A later
+  POST of the same userName creates a new agent with a new id (the old one keeps its history,
+  deactivated); an admin may reactivate the old one, which makes it visible to SCIM again
+  unless its userName has been taken meanwhile.
 * **Groups that grant admin** (`Group.grants_admin`, set on the Security page): joining one
   promotes the agent to admin; leaving it demotes the agent unless another such group still
   holds them. The account's last active admin is never demoted this way: the demotion is
@@ -67,6 +70,7 @@ from deskgate.store import accounts as account_store
 from deskgate.store import agents as agent_store
 from deskgate.store import scim as store
 from deskgate.store import sessions as session_store
+from deskgate.store.agents import normalize_user_name
 from deskgate.store.models import AgentSource, Group, Plan, Role
 
 TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=1)
@@ -171,13 +175,12 @@ def _no_user(user_id: str) -> NotFoundException:
     return NotFoundException(detail=f"No user with id {user_id!r} in this account.")
 
 
-def _taken(email: str) -> UniquenessException:
+def _taken(user_name: str) -> UniquenessException:
     return UniquenessException(
         attribute="userName",
-        value=email,
-        detail=f"userName {email!r} is already taken in this account (userName is the agent's "
-        "email, compared without case). Link to the existing user: "
-        f'GET /Users?filter=userName eq "{email}".',
+        value=user_name,
+        detail=f"userName {user_name!r} is already taken in this account (compared without "
+        f'case). Link to the existing user: GET /Users?filter=userName eq "{user_name}".',
     )
 
 
@@ -193,14 +196,10 @@ def get_user(db: Session, account_id: str, user_id: str) -> AgentRecord:
 
 
 def create_user(db: Session, account_id: str, payload: Any, *, now: dt.datetime) -> AgentRecord:
-    """POST /Users. A user deleted over SCIM earlier is revived (same agent, same id)."""
+    """POST /Users. A userName deleted over SCIM earlier gets a new agent (a new id)."""
     fields = agent_fields_for_create(payload)
-    existing = store.agent_by_email(db, account_id, agent_store.normalize_email(fields.email))
-    if existing is not None:
-        if not existing.scim_deleted:
-            raise _taken(fields.email)
-        store.update_agent(db, account_id, existing.record.id, {"scim_deleted_at": None})
-        return _write_fields(db, account_id, existing.record, fields, now)
+    if store.agent_by_user_name(db, account_id, normalize_user_name(fields.user_name)) is not None:
+        raise _taken(fields.user_name)
     agent_id = ids.new_id(ids.AGENT)
     try:
         with db.begin_nested():
@@ -218,8 +217,8 @@ def create_user(db: Session, account_id: str, payload: Any, *, now: dt.datetime)
                 "scim_deleted_at": None,
             })
     except IntegrityError:
-        # The unique index on (account, lower-cased email) settles concurrent POSTs.
-        raise _taken(fields.email) from None
+        # The unique index on (account, lower-cased userName) settles concurrent POSTs.
+        raise _taken(fields.user_name) from None
     return _record(agent_id, fields, created_at=now, updated_at=now, version=1)
 
 
@@ -269,6 +268,9 @@ def _agent_for_update(db: Session, account_id: str, user_id: str, if_match: str 
 def _columns(fields: AgentFields) -> dict[str, Any]:
     """Agent column values for SCIM fields ("" where the columns keep no NULL)."""
     return {
+        "user_name": fields.user_name,
+        "user_name_normalized": normalize_user_name(fields.user_name),
+        "emails": [entry.as_dict() for entry in fields.emails],
         "email": fields.email,
         "email_normalized": agent_store.normalize_email(fields.email),
         "first_name": fields.first_name or "",
@@ -287,7 +289,8 @@ def _record(
 ) -> AgentRecord:
     return AgentRecord(
         id=agent_id,
-        email=fields.email,
+        user_name=fields.user_name,
+        emails=fields.emails,
         first_name=fields.first_name,
         last_name=fields.last_name,
         display_name=fields.display_name,
@@ -307,12 +310,12 @@ def _write_fields(
 ) -> AgentRecord:
     """Store new fields over `record` (version bumped); deactivation revokes every session."""
     values = {**_columns(fields), "version": record.version + 1, "updated_at": now}
-    if agent_store.normalize_email(fields.email) != agent_store.normalize_email(record.email):
+    if normalize_user_name(fields.user_name) != normalize_user_name(record.user_name):
         try:
             with db.begin_nested():
                 store.update_agent_fields(db, account_id, record.id, values)
         except IntegrityError:
-            raise _taken(fields.email) from None
+            raise _taken(fields.user_name) from None
     else:
         store.update_agent_fields(db, account_id, record.id, values)
     if record.active and not fields.active:

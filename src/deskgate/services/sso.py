@@ -24,11 +24,12 @@ from deskgate.saml.keys import generate_sp_keypair
 from deskgate.saml.login import LoginPost, build_login_post, build_login_redirect
 from deskgate.saml.metadata import ParsedMetadata, parse_idp_metadata
 from deskgate.services import agents as agent_service
-from deskgate.services import auth, scim_credentials, validation
+from deskgate.services import auth, scim_credentials, sign_in_match, validation
 from deskgate.store import accounts as account_store
-from deskgate.store import agents as agent_store
 from deskgate.store import sso as sso_store
-from deskgate.store.models import Account, Agent, AgentSource, IdPKind, Plan, Role, SSOConnection
+from deskgate.store.models import (
+    Account, Agent, AgentSource, IdPKind, Plan, Role, SignInMatch, SSOConnection,
+)
 from deskgate.redirects import local_path
 
 REQUEST_TTL = dt.timedelta(minutes=10)
@@ -135,6 +136,7 @@ class SSOSettingsForm:
     require_sso: bool = False
     allow_sha1: bool = False
     email_domains: str = ""
+    sign_in_match: str = SignInMatch.EMAIL.value
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,10 @@ def save_settings(
     except ValueError:
         raise InvalidInput(f"Unknown role '{form.jit_role}'.", field="jit_role") from None
     domains = _parse_domains(form.email_domains)
+    try:
+        sign_in_match_rule = SignInMatch(form.sign_in_match)
+    except ValueError:
+        raise InvalidInput(f"Unknown sign-in matching '{form.sign_in_match}'.", field="sign_in_match") from None
     connection = ensure_connection(db, account, now)
 
     parsed: ParsedMetadata | None = None
@@ -219,6 +225,7 @@ def save_settings(
     connection.require_sso = form.require_sso
     connection.allow_sha1 = form.allow_sha1
     connection.email_domains = domains
+    connection.sign_in_match = sign_in_match_rule.value
     connection.updated_at = now
     if parsed is not None:
         apply_metadata(connection, parsed, now)
@@ -439,29 +446,26 @@ def finish_login(
         )
 
     profile = profile_from_assertion(verified)
-    if not profile.email:
-        return refuse(
-            "missing_email",
-            f"The assertion carries no email: NameID was '{verified.name_id}' and no email attribute was "
-            f"found among {sorted(verified.attributes) or 'no attributes'}. Send the email as NameID "
-            "(EmailAddress format) or as an 'email' attribute.",
-        )
-    try:  # an address we could never store is named as such, before any scope rule
-        validation.email(profile.email)
-    except InvalidInput as problem:
-        return refuse(
-            "invalid_email",
-            f"The agent could not be created from the assertion: {problem.message}",
-            email=profile.email,
-        )
-    agent = agent_store.by_email(db, account.id, profile.email)
-    scope = _outside_scope(connection, profile.email, agent)
+    if connection.sign_in_match == SignInMatch.EMAIL.value and profile.email:
+        try:  # an address we could never store is named as such, before any scope rule
+            validation.email(profile.email)
+        except InvalidInput as problem:
+            return refuse(
+                "invalid_email",
+                f"The agent could not be created from the assertion: {problem.message}",
+                email=profile.email,
+            )
+    match = sign_in_match.find_agent(db, account.id, connection.sign_in_match, verified.name_id, profile)
+    if match.refusal is not None:
+        return refuse(*match.refusal, email=profile.email)
+    agent = match.agent
+    scope = _outside_scope(connection, profile.email or (agent.email if agent else None), agent)
     if scope is not None:
         return refuse(*scope, email=profile.email, agent_id=agent.id if agent else None)
     if agent is not None and not agent.active:
         return refuse(
             "agent_deactivated",
-            f"{agent.email} is deactivated in deskgate; SSO never reactivates an agent.",
+            f"{agent.user_name} is deactivated in deskgate; SSO never reactivates an agent.",
             "Your agent account is deactivated. Ask your account's admin to reactivate it.",
             email=profile.email, agent_id=agent.id,
         )
@@ -469,19 +473,22 @@ def finish_login(
         if not connection.jit_enabled:
             return refuse(
                 "jit_disabled",
-                f"{profile.email} has no agent in this account and just-in-time provisioning is off.",
-                f"There is no agent for {profile.email} in {account.name}, and new agents are not created "
+                f"{match.key} has no agent in this account and just-in-time provisioning is off.",
+                f"There is no agent for {match.key} in {account.name}, and new agents are not created "
                 "at sign-in. Ask your admin to add you.",
                 email=profile.email,
             )
         try:
-            agent = _provision(db, account, connection, profile)
+            provisioned = _provision(db, account, connection, profile, match)
         except InvalidInput as problem:  # refused before anything was written
             return refuse(
                 f"invalid_{problem.field or 'profile'}",
                 f"The agent could not be created from the assertion: {problem.message}",
                 email=profile.email,
             )
+        if isinstance(provisioned, tuple):
+            return refuse(*provisioned, email=profile.email)
+        agent = provisioned
     else:
         _refresh_names(agent, profile, now)
 
@@ -499,13 +506,14 @@ def finish_login(
 
 
 def _outside_scope(
-    connection: SSOConnection, email: str, agent: Agent | None
+    connection: SSOConnection, email: str | None, agent: Agent | None
 ) -> tuple[str, str, str] | None:
     """(reason code, detail for the admin, message for the agent) when this IdP may not sign in
     as `email`: an address outside the connection's email domains, or an admin that the IdP did
     not provision (admins created in deskgate keep their password; SSO never takes them over)."""
-    domain = email.rpartition("@")[2].lower()
+    domain = (email or "").rpartition("@")[2].lower()
     if connection.email_domains and domain not in connection.email_domains:
+        # With domains set, an identity without an email is outside them too.
         return (
             "email_domain_not_allowed",
             f"The assertion is for {email}: expected an email in {', '.join(connection.email_domains)}, "
@@ -543,22 +551,34 @@ def _redirect_target(
     return local_path(request.relay_state)
 
 
-def _provision(db: Session, account: Account, connection: SSOConnection, profile) -> Agent:  # type: ignore[no-untyped-def]
+def _provision(  # type: ignore[no-untyped-def]
+    db: Session, account: Account, connection: SSOConnection, profile, match: sign_in_match.Match
+) -> Agent | tuple[str, str]:
+    """A JIT agent (its userName is the NameID when agents are matched by userName), or the
+    refusal (reason_code, detail)."""
+    if not profile.email:
+        return ("missing_email", f"{match.key} has no agent in this account and the assertion carries "
+                "no email to create one with: send an 'email' attribute.")
+    by_user_name = connection.sign_in_match == SignInMatch.USER_NAME.value
     try:
         return agent_service.add_agent(
             db,
             account.id,
             email=profile.email,
+            user_name=match.key if by_user_name else None,
             first_name=(profile.first_name or "")[:200],
             last_name=(profile.last_name or "")[:200],
             role=connection.jit_role,
             source=AgentSource.JIT,
         )
-    except Conflict:
+    except Conflict as clash:
         # A concurrent sign-in (or SCIM) created the same agent a moment ago: use that one.
-        existing = agent_store.by_email(db, account.id, profile.email)
-        assert existing is not None
-        return existing
+        again = sign_in_match.find_agent(db, account.id, connection.sign_in_match, match.key or "", profile)
+        if again.agent is not None and again.agent.active and again.refusal is None:
+            return again.agent
+        # Or, matching by userName, another agent already has this email.
+        return ("jit_conflict", f"No agent has the userName {match.key}, and a new one cannot be "
+                f"created: {clash}")
 
 
 def _refresh_names(agent: Agent, profile, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]

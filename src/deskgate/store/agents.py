@@ -15,16 +15,43 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def normalize_user_name(user_name: str) -> str:
+    """userName is unique per account without case (RFC 7643 §4.1.1: caseExact false)."""
+    return user_name.strip().lower()
+
+
 def get(db: Session, account_id: str, agent_id: str) -> Agent | None:
     return db.scalar(select(Agent).where(Agent.account_id == account_id, Agent.id == agent_id))
 
 
-def by_email(db: Session, account_id: str, email: str) -> Agent | None:
+def by_user_name(db: Session, account_id: str, user_name: str) -> Agent | None:
+    """The agent with this userName, not deleted over SCIM (at most one: a unique index)."""
     return db.scalar(
         select(Agent).where(
-            Agent.account_id == account_id, Agent.email_normalized == normalize_email(email)
+            Agent.account_id == account_id,
+            Agent.user_name_normalized == normalize_user_name(user_name),
+            Agent.scim_deleted_at.is_(None),
         )
     )
+
+
+def matching_sign_in(db: Session, account_id: str, *, user_name: str | None = None,
+                     email: str | None = None) -> Sequence[Agent]:
+    """The agents of this account with this userName or this contact email (case ignored).
+
+    Agents deleted over SCIM come last, so a live agent that took over their userName wins."""
+    column, value = (
+        (Agent.user_name_normalized, normalize_user_name(user_name))
+        if user_name is not None
+        else (Agent.email_normalized, normalize_email(email or ""))
+    )
+    if not value:
+        return []
+    return db.scalars(
+        select(Agent)
+        .where(Agent.account_id == account_id, column == value)
+        .order_by(Agent.scim_deleted_at.is_not(None), Agent.created_at, Agent.id)
+    ).all()
 
 
 def all_with_email(db: Session, email: str) -> Sequence[Agent]:

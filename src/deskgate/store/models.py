@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -37,6 +38,13 @@ class AgentSource(enum.StrEnum):
     PASSWORD = "password"
     JIT = "jit"
     SCIM = "scim"
+
+
+class SignInMatch(enum.StrEnum):
+    """What identifies an agent when an assertion arrives (chosen per SSO connection)."""
+
+    USER_NAME = "user_name"  # NameID == the agent's userName (SCIM's identifier)
+    EMAIL = "email"  # NameID or email attribute == the agent's contact email
 
 
 class IdPKind(enum.StrEnum):
@@ -79,8 +87,17 @@ class Account(Base):
 class Agent(Base):
     __tablename__ = "agents"
     __table_args__ = (
-        # One agent per email per account, whatever the case: the database settles races.
-        UniqueConstraint("account_id", "email_normalized"),
+        # One live agent per userName per account, whatever the case (RFC 7643 userName):
+        # the database settles races. An agent deleted over SCIM frees its userName.
+        Index(
+            "uq_agents_account_id_user_name_normalized",
+            "account_id",
+            "user_name_normalized",
+            unique=True,
+            sqlite_where=text("scim_deleted_at IS NULL"),
+            postgresql_where=text("scim_deleted_at IS NULL"),
+        ),
+        Index("ix_agents_account_id_email_normalized", "account_id", "email_normalized"),
         Index("ix_agents_account_id_external_id", "account_id", "external_id"),
         # SCIM listing: the visible agents of an account in creation order. Counting them and
         # skipping to a deep page walk this index alone (1M agents: 1.9 s -> 0.25 s a page here).
@@ -91,7 +108,14 @@ class Agent(Base):
 
     id: Mapped[str_id]
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    user_name: Mapped[str] = mapped_column(String(400))
+    """The IdP's identifier for the agent (SCIM userName): any non-empty string."""
+    user_name_normalized: Mapped[str] = mapped_column(String(400))
+    emails: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """The agent's own emails as the IdP sent them: [{value, type?, primary?, display?}]."""
     email: Mapped[str] = mapped_column(String(320))
+    """Contact email: the primary email, else the work email, else a userName that is an
+    email; "" when there is none."""
     email_normalized: Mapped[str] = mapped_column(String(320))
     first_name: Mapped[str] = mapped_column(String(200), default="")
     last_name: Mapped[str] = mapped_column(String(200), default="")
@@ -111,7 +135,8 @@ class Agent(Base):
     last_sign_in_at: Mapped[dt.datetime | None]
     scim_deleted_at: Mapped[dt.datetime | None]
     """Set when the IdP DELETEs the user over SCIM: the agent stays (inactive, for history) but
-    SCIM answers 404 for it and lists it no more; a later POST of the same userName revives it."""
+    SCIM answers 404 for it and lists it no more; a later POST of the same userName creates a
+    new agent with a new id."""
 
 
 class AgentSession(Base):
@@ -156,6 +181,7 @@ class SSOConnection(Base):
     __table_args__ = (
         CheckConstraint(f"idp_kind IN ({_values(IdPKind)})", name="idp_kind"),
         CheckConstraint(f"jit_role IN ({_values(Role)})", name="jit_role"),
+        CheckConstraint(f"sign_in_match IN ({_values(SignInMatch)})", name="sign_in_match"),
     )
 
     account_id: Mapped[str] = mapped_column(
@@ -183,6 +209,8 @@ class SSOConnection(Base):
     require_sso: Mapped[bool] = mapped_column(Boolean, default=False)
     allow_sha1: Mapped[bool] = mapped_column(Boolean, default=False)
     email_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sign_in_match: Mapped[str] = mapped_column(String(20), default=SignInMatch.EMAIL.value)
+    """How an assertion finds its agent: NameID == userName, or NameID/email == email."""
     sp_private_key_pem: Mapped[str] = mapped_column(Text)
     sp_certificate_pem: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

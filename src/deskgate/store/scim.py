@@ -1,8 +1,8 @@
 """SCIM queries: agents and groups as the provisioning API sees them, and the request log.
 
 Every function takes the account id; nothing crosses accounts. Agents deleted over SCIM
-(`Agent.scim_deleted_at` set) are invisible here, except to `agent_by_email`, which the
-create use case needs to revive them.
+(`Agent.scim_deleted_at` set) are invisible here: a later POST of their userName creates a
+new agent (RFC 7644 §3.6: the deleted resource's id stays 404).
 
 List queries translate the SCIM core's filter IR (`deskgate.scim.query`) to SQL, count with
 SQL and fetch one page with OFFSET/LIMIT in a stable, total order an index serves (agents by
@@ -51,7 +51,7 @@ from deskgate.scim.query import (
     Present,
     SortOrder,
 )
-from deskgate.scim.records import AgentRecord, GroupRecord, MemberRef
+from deskgate.scim.records import AgentRecord, EmailEntry, GroupRecord, MemberRef
 from deskgate.store import batches
 from deskgate.store.models import Account, Agent, Group, GroupMember, Role, ScimRequestLog, ScimToken
 
@@ -67,12 +67,12 @@ CHUNK = 500
 
 _agents = Agent.__table__
 _AGENT_COLUMNS = (
-    _agents.c.id, _agents.c.email, _agents.c.first_name, _agents.c.last_name, _agents.c.display_name,
+    _agents.c.id, _agents.c.user_name, _agents.c.emails, _agents.c.first_name, _agents.c.last_name, _agents.c.display_name,
     _agents.c.active, _agents.c.external_id, _agents.c.locale, _agents.c.title, _agents.c.enterprise,
     _agents.c.created_at, _agents.c.updated_at, _agents.c.version,
 )
 AGENT_FIELD_COLUMNS = (
-    "email", "email_normalized", "first_name", "last_name", "display_name", "active",
+    "user_name", "user_name_normalized", "emails", "email", "email_normalized", "first_name", "last_name", "display_name", "active",
     "external_id", "locale", "title", "enterprise",
 )
 """The columns a SCIM write sets (see `update_agent_fields`)."""
@@ -82,7 +82,8 @@ def agent_record(row: Any) -> AgentRecord:
     """The record of an agent row (Core row or ORM object); "" reads as unset."""
     return AgentRecord(
         id=row.id,
-        email=row.email,
+        user_name=row.user_name,
+        emails=tuple(EmailEntry.from_dict(entry) for entry in row.emails or ()),
         first_name=row.first_name or None,
         last_name=row.last_name or None,
         display_name=row.display_name or None,
@@ -131,7 +132,8 @@ class _Column:
 
 _USER_COLUMNS: Mapping[str, _Column] = {
     "id": _Column(_agents.c.id),
-    "userName": _Column(_agents.c.email_normalized, lowered=True),
+    "userName": _Column(_agents.c.user_name_normalized, lowered=True),
+    "emails.value": _Column(_agents.c.email_normalized, lowered=True, blank_is_unset=True),
     "externalId": _Column(_agents.c.external_id, nullable=True, blank_is_unset=True),
     "displayName": _Column(_agents.c.display_name, blank_is_unset=True),
     "name.givenName": _Column(_agents.c.first_name, blank_is_unset=True),
@@ -335,9 +337,9 @@ _GET_AGENT = select(*_AGENT_COLUMNS).where(
     _agents.c.id == bindparam("agent_id"), *_visible_agents(bindparam("account_id"))
 )
 _GET_AGENT_FOR_UPDATE = _GET_AGENT.with_for_update()
-_AGENT_BY_EMAIL = select(*_AGENT_COLUMNS, _agents.c.scim_deleted_at).where(
-    _agents.c.account_id == bindparam("account_id"),
-    _agents.c.email_normalized == bindparam("email_normalized"),
+_AGENT_BY_USER_NAME = select(*_AGENT_COLUMNS).where(
+    _agents.c.user_name_normalized == bindparam("user_name_normalized"),
+    *_visible_agents(bindparam("account_id")),
 )
 _INSERT_AGENT = insert(_agents)
 _UPDATE_AGENT_FIELDS = (
@@ -358,24 +360,16 @@ def get_agent(db: Session, account_id: str, agent_id: str, *, for_update: bool =
     return agent_record(row) if row is not None else None
 
 
-@dataclass(frozen=True)
-class AgentByEmail:
-    record: AgentRecord
-    scim_deleted: bool
-
-
-def agent_by_email(db: Session, account_id: str, email_normalized: str) -> AgentByEmail | None:
-    """The agent with this (lower-cased) email, deleted over SCIM or not."""
+def agent_by_user_name(db: Session, account_id: str, user_name_normalized: str) -> AgentRecord | None:
+    """The visible agent with this (lower-cased) userName."""
     row = db.connection().execute(
-        _AGENT_BY_EMAIL, {"account_id": account_id, "email_normalized": email_normalized}
+        _AGENT_BY_USER_NAME, {"account_id": account_id, "user_name_normalized": user_name_normalized}
     ).first()
-    if row is None:
-        return None
-    return AgentByEmail(agent_record(row), row.scim_deleted_at is not None)
+    return agent_record(row) if row is not None else None
 
 
 def insert_agent(db: Session, values: Mapping[str, Any]) -> None:
-    """Insert an agent row (every column given). Raises IntegrityError on an email clash."""
+    """Insert an agent row (every column given). Raises IntegrityError on a userName clash."""
     db.connection().execute(_INSERT_AGENT, dict(values))
 
 

@@ -89,4 +89,8 @@ def set_active(
     except (InvalidInput, NotFound) as problem:
         return _page(request, db, admin, error=problem.message, status_code=problem.status_code)
     what = "reactivated" if agent.active else "deactivated and signed out everywhere"
-    return redirect_with_notice("/manage/agents", f"{agent.email} {what}.")
+    notice = f"{agent.email or agent.user_name} {what}."
+    if agent.active:
+        hidden = agent_service.scim_hidden_reason(db, agent)
+        notice += f" {hidden}" if hidden else ""
+    return redirect_with_notice("/manage/agents", notice)

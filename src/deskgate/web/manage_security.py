@@ -12,10 +12,11 @@ from deskgate.errors import Conflict, Forbidden, InvalidInput
 from deskgate.saml.attributes import ATTRIBUTE_NAMES
 from deskgate.saml.certs import certificate_info
 from deskgate.services import metadata_fetch, provisioning, scim_credentials, sso
+from deskgate.services.sign_in_match import IDP_ATTRIBUTE_HINTS
 from deskgate.store import scim_tokens
 from deskgate.store import sso as sso_store
 from deskgate.store.base import utcnow
-from deskgate.store.models import IdPKind, Plan, Role
+from deskgate.store.models import IdPKind, Plan, Role, SignInMatch
 from deskgate.web.deps import Admin, CsrfChecked, Db, State
 from deskgate.web.idp_guides import GUIDES
 from deskgate.web.rendering import redirect_with_notice, render
@@ -57,6 +58,11 @@ def _page(
         attribute_names=ATTRIBUTE_NAMES,
         roles=[r.value for r in Role],
         domains=" ".join(connection.email_domains),
+        sign_in_matches=[
+            (SignInMatch.USER_NAME.value, "NameID = the agent's userName (recommended with SCIM provisioning)"),
+            (SignInMatch.EMAIL.value, "Email (NameID or an email attribute) = the agent's email"),
+        ],
+        sign_in_match_hints=IDP_ATTRIBUTE_HINTS,
         attempts=sso_store.recent_attempts(db, account.id),
         scim_base_url=scim_credentials.scim_base_url(settings.base_url, account),
         scim_tokens=scim_tokens.live_for_account(db, account.id, now),
@@ -97,6 +103,7 @@ def save_sso(
     require_sso: Annotated[str | None, Form(max_length=5)] = None,
     allow_sha1: Annotated[str | None, Form(max_length=5)] = None,
     email_domains: Annotated[str, Form(max_length=4000)] = "",
+    sign_in_match: Annotated[str, Form(max_length=20)] = SignInMatch.EMAIL.value,
 ) -> Response:
     form = sso.SSOSettingsForm(
         enabled=_checked(enabled),
@@ -109,6 +116,7 @@ def save_sso(
         require_sso=_checked(require_sso),
         allow_sha1=_checked(allow_sha1),
         email_domains=email_domains,
+        sign_in_match=sign_in_match,
     )
     try:
         fetched = None
