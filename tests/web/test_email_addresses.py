@@ -101,10 +101,12 @@ def run(engine, database_url):
 
 
 def test_the_cli_creates_an_admin_with_such_an_address_and_refuses_the_rest(run, db):
-    created = run("accounts", "create", "--name", "Acme", "--plan", "free", "--admin-email", "o'brien@acme.test")
+    created = run("accounts", "create", "--name", "Acme", "--plan", "free", "--admin-email", "o'brien@acme.test",
+                  "--admin-first-name", "Aoife", "--admin-last-name", "O'Brien")
     assert created.exit_code == 0, created.output
     assert json.loads(created.stdout)["admin_email"] == "o'brien@acme.test"
-    refused = run("accounts", "create", "--name", "Acme", "--plan", "free", "--admin-email", "a..b@acme.test")
+    refused = run("accounts", "create", "--name", "Acme", "--plan", "free", "--admin-email", "a..b@acme.test",
+                  "--admin-first-name", "A", "--admin-last-name", "B")
     assert refused.exit_code == 2
     assert "not a valid email address" in refused.stderr and "two dots in a row" in refused.stderr
     db.rollback()
