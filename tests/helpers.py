@@ -24,3 +24,19 @@ def post_form(client: Any, page_path: str, action: str, data: dict[str, str], **
 
 def sign_in(client: TestClient, email: str, password: str = TEST_PASSWORD, next: str = "") -> Any:
     return post_form(client, "/login", "/login", {"email": email, "password": password, "next": next})
+
+
+def table_rows(db: Any, *, exclude: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
+    """Every committed row of every table (minus `exclude`), to compare before and after a
+    request that must change nothing."""
+    from sqlalchemy import select
+
+    from deskgate.store.models import Base
+
+    db.rollback()
+    db.expire_all()
+    return {
+        table.name: sorted((tuple(row) for row in db.execute(select(table))), key=repr)
+        for table in Base.metadata.sorted_tables
+        if table.name not in exclude
+    }
