@@ -39,6 +39,9 @@ def _texts(longest: int) -> st.SearchStrategy[str]:
 text = _texts(16_385)
 """Hostile text; may hold lone surrogates (encode with `wire`)."""
 
+long_text = _long((199, 200, 201, 255, 256, 257, 320, 400, 401, 1025, 5000))
+"""Strings around the lengths columns and validators draw lines at."""
+
 url_text = _texts(1025)
 """Hostile text short enough for a URL (httpx refuses URLs over 64 KiB, once percent-encoded)."""
 
