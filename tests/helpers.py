@@ -16,16 +16,6 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
-def post_form(client: Any, page_path: str, action: str, data: dict[str, str], **kwargs: Any) -> Any:
-    """Load `page_path` (for its CSRF token), then post `data` to `action` as the page would."""
-    page = client.get(page_path)
-    return client.post(action, data={"csrf_token": csrf_token(page.text), **data}, **kwargs)
-
-
-def sign_in(client: TestClient, email: str, password: str = TEST_PASSWORD, next: str = "") -> Any:
-    return post_form(client, "/login", "/login", {"email": email, "password": password, "next": next})
-
-
 def table_rows(db: Any, *, exclude: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
     """Every committed row of every table (minus `exclude`), to compare before and after a
     request that must change nothing."""
@@ -40,3 +30,14 @@ def table_rows(db: Any, *, exclude: tuple[str, ...] = ()) -> dict[str, list[tupl
         for table in Base.metadata.sorted_tables
         if table.name not in exclude
     }
+
+
+def post_form(client: Any, page_path: str, action: str, data: dict[str, str], **kwargs: Any) -> Any:
+    """Load `page_path` (for its CSRF token), then post `data` to `action` as the page would."""
+    page = client.get(page_path)
+    return client.post(action, data={"csrf_token": csrf_token(page.text), **data}, **kwargs)
+
+
+def sign_in(client: TestClient, email: str, password: str = TEST_PASSWORD, next: str = "") -> Any:
+    return post_form(client, "/login", "/login", {"email": email, "password": password, "next": next})
+
