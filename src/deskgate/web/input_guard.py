@@ -137,20 +137,44 @@ def check_json(data: bytes) -> None:
         elif "depth limit" in reason:
             raise Refusal(400, f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.", syntax=True) from None
         return
-    stack: list[tuple[object, str, int]] = [(document, "", 0)]
+    _check_depth(document)
+    # orjson refuses raw control characters and lone surrogates in strings, so a string can
+    # only hold a forbidden character through an escape: without one, there is nothing to find.
+    if _CONTROL_ESCAPE.search(data) is not None:
+        _check_strings(document)
+
+
+_CONTROL_ESCAPE = re.compile(rb"\\(?:u00[01][0-9a-fA-F]|[bf])")
+
+
+def _check_depth(document: object) -> None:
+    level: list[object] = [document]
+    for _ in range(MAX_JSON_DEPTH):
+        below: list[object] = []
+        for value in level:
+            if isinstance(value, dict):
+                below.extend(value.values())
+            elif isinstance(value, list):
+                below.extend(value)
+        level = [value for value in below if isinstance(value, dict | list)]
+        if not level:
+            return
+    raise Refusal(400, f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.", syntax=True)
+
+
+def _check_strings(document: object) -> None:
+    """Every key and string, named by its path for the message."""
+    stack: list[tuple[object, str]] = [(document, "")]
     while stack:
-        value, path, depth = stack.pop()
+        value, path = stack.pop()
         if isinstance(value, str):
             check_text(value, f"The JSON value at '{path or '$'}'", whitespace=True)
-        elif isinstance(value, dict | list):
-            if depth >= MAX_JSON_DEPTH:
-                raise Refusal(400, f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.", syntax=True)
-            if isinstance(value, dict):
-                for key, item in value.items():
-                    check_text(key, f"A JSON key in '{path or '$'}'", whitespace=False)
-                    stack.append((item, f"{path}.{key[:40]}" if path else key[:40], depth + 1))
-            else:
-                stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                check_text(key, f"A JSON key in '{path or '$'}'", whitespace=False)
+                stack.append((item, f"{path}.{key[:40]}" if path else key[:40]))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
 
 
 def check_target(scope: Scope) -> None:
@@ -215,7 +239,8 @@ class InputGuard:
             if scim or media_type == _FORM or media_type.endswith("json"):
                 limit = MAX_SCIM_BODY_BYTES if scim else MAX_FORM_BYTES
                 body, messages, complete = await _read_body(receive, limit)
-                if not complete and not scim:
+                disconnected = messages[-1]["type"] == "http.disconnect"
+                if not complete and not scim and not disconnected:
                     raise Refusal(413, f"The request body is larger than {limit} bytes.")
                 if complete and body:
                     if media_type == _FORM and not scim:
