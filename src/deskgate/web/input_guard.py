@@ -14,8 +14,9 @@ Forms must be ``application/x-www-form-urlencoded`` (no deskgate page uploads fi
 ``multipart/form-data`` body, which this guard would otherwise have to parse, is a 415) and at
 most :data:`MAX_FORM_BYTES` (413).
 
-The refusal has the shape of the route family: a SCIM Error (``invalidValue``) under
-``/scim/``, JSON under ``/api/``, the error page elsewhere. Nothing has been read from or
+The refusal has the shape of the route family: a SCIM Error under ``/scim/`` (``invalidValue``;
+``invalidSyntax`` when the body is not JSON text at all: not UTF-8, or too deep), JSON under
+``/api/``, the error page elsewhere. Nothing has been read from or
 written to the database by then. SCIM bodies are checked as JSON whatever their Content-Type
 (the SCIM endpoint reads them so); one over the SCIM limit is passed on unread, for the SCIM
 endpoint to refuse with its 413.
