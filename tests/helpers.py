@@ -18,6 +18,22 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
+def table_rows(db: Any, *, exclude: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
+    """Every committed row of every table (minus `exclude`), to compare before and after a
+    request that must change nothing."""
+    from sqlalchemy import select
+
+    from deskgate.store.models import Base
+
+    db.rollback()
+    db.expire_all()
+    return {
+        table.name: sorted((tuple(row) for row in db.execute(select(table))), key=repr)
+        for table in Base.metadata.sorted_tables
+        if table.name not in exclude
+    }
+
+
 def post_form(client: Any, page_path: str, action: str, data: dict[str, str], **kwargs: Any) -> Any:
     """Load `page_path` (for its CSRF token), then post `data` to `action` as the page would."""
     page = client.get(page_path)

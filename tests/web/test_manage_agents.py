@@ -158,3 +158,13 @@ def test_security_page_says_sso_needs_scale_plus(client, make_account):
     page = client.get("/manage/security")
     assert page.status_code == 200
     assert "available on the <strong>Scale Plus</strong> plan" in page.text
+
+
+def test_the_longest_names_make_a_display_name_that_fits(admin_client, db):
+    """200 + 200 characters used to make a 401-character display name: a 500 on PostgreSQL."""
+    response = add_agent(admin_client, email="long@example.com", first_name="F" * 200, last_name="L" * 200)
+    assert response.status_code == 303, response.text
+    db.rollback()
+    agent = db.scalars(select(Agent).where(Agent.email_normalized == "long@example.com")).one()
+    assert (agent.first_name, agent.last_name) == ("F" * 200, "L" * 200)
+    assert agent.display_name == ("F" * 200 + " " + "L" * 200)[:400]

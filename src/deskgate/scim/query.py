@@ -104,6 +104,10 @@ MAX_COUNT = 1000
 """Largest page served; a larger ``count`` is clamped. Published as
 ``filter.maxResults`` in the ServiceProviderConfig."""
 
+MAX_START_INDEX = 10**18 - 1
+"""Largest ``startIndex`` (and ``count``, before clamping) accepted; larger is 400
+invalidValue, so no paging value can overflow a database integer."""
+
 MAX_FILTER_LENGTH = 4096
 """Longest accepted ``filter``, in UTF-8 bytes."""
 
@@ -649,15 +653,23 @@ def parse_filter(kind: ResourceKind, expression: str) -> Filter:
 
 
 def _integer(value: Any, name: str) -> int | None:
+    """An integer of at most 18 digits: any such value fits every database's BIGINT."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        raise InvalidValueException(detail=f"'{name}' must be an integer")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,18}\s*", value):
-        return int(value)
-    raise InvalidValueException(detail=f"'{name}' must be an integer")
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,18}\s*", value):
+        number = int(value)
+    if number is None or abs(number) > MAX_START_INDEX:
+        huge = isinstance(value, int) and value.bit_length() > 256
+        received = "a number of more than 70 digits" if huge else repr(value)
+        received = received if len(received) <= 60 else received[:60] + "..."
+        raise InvalidValueException(
+            detail=f"'{name}' must be an integer between -{MAX_START_INDEX} and {MAX_START_INDEX}; "
+            f"received {received}"
+        )
+    return number
 
 
 def _attribute_list(value: Any, name: str) -> tuple[str, ...]:

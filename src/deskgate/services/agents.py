@@ -17,8 +17,12 @@ from deskgate.store.base import utcnow
 from deskgate.store.models import Agent, AgentSource, Role
 
 
+MAX_DISPLAY_NAME = 400
+"""The length of `agents.display_name`: two 200-character names and a space would be 401."""
+
+
 def display_name_for(first_name: str, last_name: str, email: str) -> str:
-    return " ".join(part for part in (first_name, last_name) if part) or email
+    return (" ".join(part for part in (first_name, last_name) if part) or email)[:MAX_DISPLAY_NAME]
 
 
 def add_agent(

@@ -589,9 +589,9 @@ def _refresh_names(agent: Agent, profile, now: dt.datetime) -> None:  # type: ig
             setattr(agent, attribute, value[:200])
             changed = True
     if changed:
-        agent.display_name = profile.display_name or agent_service.display_name_for(
+        agent.display_name = (profile.display_name or agent_service.display_name_for(
             agent.first_name, agent.last_name, agent.email
-        )
+        ))[:agent_service.MAX_DISPLAY_NAME]
         agent.version += 1
         agent.updated_at = now
 

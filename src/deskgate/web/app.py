@@ -26,6 +26,7 @@ from deskgate.store import secrets as secret_store
 from deskgate.store.base import make_engine, make_sessionmaker, utcnow
 from deskgate.web import console, errors, manage_agents, manage_security, saml, scim, sign_in
 from deskgate.web.headers import SecurityHeaders
+from deskgate.web.input_guard import InputGuard
 from deskgate.web.state import AppState
 
 HERE = Path(__file__).parent
@@ -121,5 +122,6 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
 
     scim.install(app)
     errors.install(app)
+    app.add_middleware(InputGuard)  # inside SecurityHeaders: its refusals get the headers too
     app.add_middleware(SecurityHeaders)
     return app
