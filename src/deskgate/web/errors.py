@@ -20,13 +20,13 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _error_response(request: Request, status: int, message: str, title: str) -> Response:
+def error_response(request: Request, status: int, message: str, title: str) -> Response:
     if _wants_json(request):
         return JSONResponse({"error": message}, status_code=status)
     return render(request, "error.html", {"title": title, "message": message}, status_code=status)
 
 
-_TITLES = {
+TITLES = {
     400: "That didn't work",
     401: "Sign in required",
     403: "Not allowed",
@@ -50,13 +50,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DeskgateError)
     async def _domain_error(request: Request, exc: DeskgateError) -> Response:
-        return _error_response(request, exc.status_code, exc.message, _TITLES.get(exc.status_code, "Error"))
+        return error_response(request, exc.status_code, exc.message, TITLES.get(exc.status_code, "Error"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         messages = {404: "There is nothing at this address.", 405: "This address does not accept that method."}
         message = messages.get(exc.status_code, str(exc.detail))
-        response = _error_response(request, exc.status_code, message, _TITLES.get(exc.status_code, "Error"))
+        response = error_response(request, exc.status_code, message, TITLES.get(exc.status_code, "Error"))
         if exc.headers:
             response.headers.update(exc.headers)
         return response
@@ -67,11 +67,11 @@ def install(app: FastAPI) -> None:
             f"{'.'.join(str(p) for p in err.get('loc', ())[1:]) or 'request'}: {err.get('msg')}"
             for err in exc.errors()[:5]
         )
-        return _error_response(request, 400, f"Some of what was sent is not valid ({problems}).", _TITLES[400])
+        return error_response(request, 400, f"Some of what was sent is not valid ({problems}).", TITLES[400])
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error_response(
-            request, 500, "Something went wrong on our side. Try again in a moment.", _TITLES[500]
+        return error_response(
+            request, 500, "Something went wrong on our side. Try again in a moment.", TITLES[500]
         )

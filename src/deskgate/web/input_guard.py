@@ -214,8 +214,8 @@ def _refusal_response(scope: Scope, refusal: Refusal) -> Response:
         exc.status = refusal.status
         return Response(orjson.dumps(error_body(exc)), refusal.status, media_type=SCIM_JSON)
     request = Request(scope)
-    title = errors._TITLES.get(refusal.status, "That didn't work")  # noqa: SLF001 - the same pages
-    return errors._error_response(request, refusal.status, refusal.message, title)  # noqa: SLF001
+    title = errors.TITLES.get(refusal.status, "That didn't work")
+    return errors.error_response(request, refusal.status, refusal.message, title)
 
 
 class InputGuard:
