@@ -28,7 +28,6 @@ RetrievalMethod handling), with these additions:
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 
@@ -36,7 +35,7 @@ import xmlsec
 from lxml import etree
 
 from deskgate.saml import _xmlsec_io  # noqa: F401  (xmlsec opens no URI)
-from deskgate.saml._xml import NS_DS, NS_XENC
+from deskgate.saml._xml import NS_DS, NS_XENC, SAME_DOCUMENT_URI, refuse_unlisted_children
 from deskgate.saml.errors import SAMLError, SAMLErrorCode
 
 _XENC = f"{{{NS_XENC}}}"
@@ -48,8 +47,6 @@ _ENCRYPTED_KEY_TYPE = "http://www.w3.org/2001/04/xmlenc#EncryptedKey"
 #: certificate the IdP encrypts to (two during an SP certificate rollover).
 MAX_ENCRYPTED_KEYS = 2
 
-#: A same-document reference: "#" and an XML name (no XPointer expressions).
-SAME_DOCUMENT_URI = re.compile(r"#[A-Za-z_][\w.\-]*", re.UNICODE)
 
 _CONTAINER = "container"
 # Which element children each element of the container may have; anything
@@ -172,18 +169,12 @@ def check_encrypted_structure(container: etree._Element, what: str) -> None:
                 expected="#id",
                 received=uri,
             )
-    for element in elements:
-        allowed = _allowed_children(element, container)
-        for child in element:
-            if isinstance(child.tag, str) and child.tag not in allowed:
-                raise SAMLError(
-                    SAMLErrorCode.ENCRYPTION_STRUCTURE_REFUSED,
-                    f"{what} has a {etree.QName(child).localname} inside "
-                    f"{etree.QName(element).localname}, which we do not accept",
-                    expected=", ".join(sorted(etree.QName(t).localname for t in allowed))
-                    or "no child elements",
-                    received=str(child.tag),
-                )
+    refuse_unlisted_children(
+        elements,
+        lambda element: _allowed_children(element, container),
+        SAMLErrorCode.ENCRYPTION_STRUCTURE_REFUSED,
+        what,
+    )
     data_count = len(container.findall(f"{_XENC}EncryptedData"))
     key_count = sum(1 for _ in container.iter(f"{_XENC}EncryptedKey"))
     if data_count != 1 or key_count > MAX_ENCRYPTED_KEYS:

@@ -37,8 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from deskgate.saml import _xmlsec_io  # noqa: F401  (xmlsec opens no URI)
-from deskgate.saml._decrypt import SAME_DOCUMENT_URI
-from deskgate.saml._xml import NS_DS, text_of
+from deskgate.saml._xml import NS_DS, SAME_DOCUMENT_URI, refuse_unlisted_children, text_of
 from deskgate.saml.certs import load_certificate, sha256_fingerprint
 from deskgate.saml.errors import SAMLError, SAMLErrorCode
 
@@ -124,18 +123,12 @@ def _check_signature_structure(
                 expected="no URI outside SignedInfo/Reference",
                 received=f"{name} URI={uri!r}",
             )
-    for element in elements:
-        allowed = _ALLOWED_CHILDREN.get(element.tag, frozenset())
-        for child in element:
-            if isinstance(child.tag, str) and child.tag not in allowed:
-                raise SAMLError(
-                    SAMLErrorCode.SIGNATURE_MISPLACED,
-                    f"{owner} Signature has a {etree.QName(child).localname} inside "
-                    f"{etree.QName(element).localname}, which we do not accept",
-                    expected=", ".join(sorted(etree.QName(t).localname for t in allowed))
-                    or "no child elements",
-                    received=str(child.tag),
-                )
+    refuse_unlisted_children(
+        elements,
+        lambda element: _ALLOWED_CHILDREN.get(element.tag, frozenset()),
+        SAMLErrorCode.SIGNATURE_MISPLACED,
+        f"{owner} Signature",
+    )
 
 
 def _algorithm(parent: etree._Element, tag: str) -> str | None:

@@ -18,12 +18,15 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable, Iterable
 
 import onelogin.saml2.xml_utils
 from lxml import etree
 from onelogin.saml2.constants import OneLogin_Saml2_Constants
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 from onelogin.saml2.xmlparser import DTDForbidden, EntitiesForbidden
+
+from deskgate.saml.errors import SAMLError, SAMLErrorCode
 
 NSMAP: dict[str, str] = dict(OneLogin_Saml2_Constants.NSMAP)
 NS_SAML = OneLogin_Saml2_Constants.NS_SAML
@@ -146,3 +149,30 @@ def text_of(element: etree._Element | None) -> str | None:
     if element is None:
         return None
     return "".join(element.itertext())
+
+
+#: A same-document reference: "#" and an XML name (no XPointer expressions), the only URI
+#: xmlsec is ever handed.
+SAME_DOCUMENT_URI = re.compile(r"#[A-Za-z_][\w.\-]*", re.UNICODE)
+
+
+def refuse_unlisted_children(
+    elements: Iterable[etree._Element],
+    allowed_for: Callable[[etree._Element], frozenset[str]],
+    code: SAMLErrorCode,
+    what: str,
+) -> None:
+    """Structure by allow-list: raise ``SAMLError(code)`` at the first element child of any of
+    ``elements`` whose tag is not in ``allowed_for(parent)``."""
+    for element in elements:
+        allowed = allowed_for(element)
+        for child in element:
+            if isinstance(child.tag, str) and child.tag not in allowed:
+                raise SAMLError(
+                    code,
+                    f"{what} has a {etree.QName(child).localname} inside "
+                    f"{etree.QName(element).localname}, which we do not accept",
+                    expected=", ".join(sorted(etree.QName(t).localname for t in allowed))
+                    or "no child elements",
+                    received=str(child.tag),
+                )
