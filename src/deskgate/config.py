@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     """ACS refusals recorded as rows; more are counted on the last row, not stored."""
     sso_pending_requests_per_ip: int = Field(default=50, ge=1)
     """Unanswered SP-initiated sign-ins; past this, /login/<idp> answers 429."""
+    scim_unauthenticated_recorded_per_ip_per_minute: int = Field(default=10, ge=1)
+    """SCIM 401s written to the request log; more from the same source are not recorded."""
 
     @field_validator("base_url")
     @classmethod

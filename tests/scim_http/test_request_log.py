@@ -82,3 +82,41 @@ def test_token_last_used_is_noted_at_most_once_a_minute(scim: Any, scim_account:
     db.commit()
     scim.get("ServiceProviderConfig")
     assert last_used() > first
+
+
+def test_unauthenticated_requests_are_logged_a_few_a_minute_per_source(
+    app: Any, scim_account: ScimAccount, scim_log: Any, db: Any
+) -> None:
+    """Anyone can send 401s to a known SCIM URL: what one source makes us write is capped, and
+    neither another source nor the IdP's own requests lose their rows."""
+    from fastapi.testclient import TestClient
+
+    def client(ip: str, token: str) -> TestClient:
+        return TestClient(
+            app,
+            base_url=f"http://testserver{scim_account.base_path}/",
+            headers={"Authorization": f"Bearer {token}"},
+            client=(ip, 50000),
+        )
+
+    with client("203.0.113.9", "dgscim_wrong") as attacker, client("198.51.100.7", "dgscim_wrong") as other:
+        for _ in range(15):
+            assert attacker.get("Users").status_code == 401
+        assert other.get("Users").status_code == 401
+    with client("203.0.113.9", scim_account.token) as idp:
+        assert idp.get("Users").status_code == 200
+
+    rows = scim_log(scim_account.id)
+    by_source = [(r.ip, r.status) for r in rows]
+    assert by_source.count(("203.0.113.9", 401)) == 10  # DESKGATE_SCIM_UNAUTHENTICATED_…_PER_MINUTE
+    assert by_source.count(("198.51.100.7", 401)) == 1
+    assert by_source.count(("203.0.113.9", 200)) == 1
+
+    # A minute later the source is recorded again.
+    session = fresh(db)
+    for row in session.scalars(select(ScimRequestLog).where(ScimRequestLog.status == 401)):
+        row.at -= dt.timedelta(minutes=2)
+    session.commit()
+    with client("203.0.113.9", "dgscim_wrong") as attacker:
+        assert attacker.get("Users").status_code == 401
+    assert [(r.ip, r.status) for r in scim_log(scim_account.id)].count(("203.0.113.9", 401)) == 11

@@ -142,6 +142,26 @@ class RequestRecord:
     duration_ms: float
     client: str | None
     detail: str | None
+    ip: str | None = None
+
+
+UNAUTHENTICATED_LOG_WINDOW = dt.timedelta(minutes=1)
+
+
+def record_unauthenticated_request(
+    db: Session, request: RequestRecord, *, now: dt.datetime, per_ip_per_minute: int
+) -> bool:
+    """Log a 401 when the path's account exists and its source is under its cap (anonymous
+    requests must not fill the log); True when a row was written."""
+    if not account_exists(db, request.account_id):
+        return False
+    recent = store.unauthenticated_requests_since(
+        db, request.account_id, request.ip, now - UNAUTHENTICATED_LOG_WINDOW
+    )
+    if recent >= per_ip_per_minute:
+        return False
+    record_request(db, request, now=now)
+    return True
 
 
 def record_request(
@@ -160,6 +180,7 @@ def record_request(
             "duration_ms": round(request.duration_ms, 2),
             "client": for_display(request.client, 400) or None,
             "detail": for_display(request.detail) or None,
+            "ip": request.ip,
         },
     )
     if token is not None and (

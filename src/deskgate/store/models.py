@@ -341,6 +341,15 @@ class ScimRequestLog(Base):
     __table_args__ = (
         Index("ix_scim_request_log_account_id_at", "account_id", "at"),
         Index("ix_scim_request_log_at", "at"),  # retention
+        # Unauthenticated requests per account and source IP (the anonymous-write cap).
+        Index(
+            "ix_scim_request_log_unauthenticated",
+            "account_id",
+            "ip",
+            "at",
+            sqlite_where=text("status = 401"),
+            postgresql_where=text("status = 401"),
+        ),
     )
 
     id: Mapped[str_id]
@@ -352,3 +361,5 @@ class ScimRequestLog(Base):
     duration_ms: Mapped[float]
     client: Mapped[str | None] = mapped_column(String(400))
     detail: Mapped[str | None] = mapped_column(Text)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    """Where the request came from: caps what unauthenticated requests can make us write."""

@@ -627,6 +627,23 @@ def add_request_log(db: Session, values: Mapping[str, Any]) -> None:
     db.connection().execute(_INSERT_REQUEST_LOG, dict(values))
 
 
+def unauthenticated_requests_since(
+    db: Session, account_id: str, ip: str | None, since: dt.datetime
+) -> int:
+    """How many 401s from this source the account's log holds since `since`."""
+    return int(
+        db.scalar(
+            select(func.count()).where(
+                ScimRequestLog.account_id == account_id,
+                ScimRequestLog.ip == ip,
+                ScimRequestLog.at > since,
+                ScimRequestLog.status == 401,
+            )
+        )
+        or 0
+    )
+
+
 def recent_requests(db: Session, account_id: str, limit: int) -> list[ScimRequestLog]:
     return list(
         db.scalars(

@@ -48,7 +48,7 @@ from deskgate.scim.errors import (
 from deskgate.scim.records import AgentRecord, GroupRecord, ResourceKind
 from deskgate.services import provisioning
 from deskgate.store.base import utcnow
-from deskgate.web.deps import Admin, CsrfChecked, Db, app_state
+from deskgate.web.deps import Admin, CsrfChecked, Db, app_state, client_ip
 from deskgate.web.rendering import redirect_with_notice
 
 log = logging.getLogger("deskgate.scim")
@@ -519,6 +519,7 @@ def _serve(request: Request, body: bytes | None, started: float) -> _Outcome:
             duration_ms=(time.perf_counter() - started) * 1000,
             client=request.headers.get("user-agent"),
             detail=detail,
+            ip=client_ip(request),
         )
 
     with state.sessions() as db:
@@ -571,13 +572,18 @@ def _params(request: Request) -> dict[str, str]:
 
 def _write_failure_log(request: Request, entry: provisioning.RequestRecord, token_known: bool) -> None:
     """The log row of a failed request, in its own transaction (the request's was rolled back).
-    A 401 is recorded only when the path's account exists."""
+    A 401 is recorded only when the path's account exists, and a few a minute per source."""
     state = app_state(request)
     try:
         with state.sessions() as db:
-            if token_known or provisioning.account_exists(db, entry.account_id):
+            if token_known:
                 provisioning.record_request(db, entry, now=utcnow())
-                db.commit()
+            else:
+                provisioning.record_unauthenticated_request(
+                    db, entry, now=utcnow(),
+                    per_ip_per_minute=state.settings.scim_unauthenticated_recorded_per_ip_per_minute,
+                )
+            db.commit()
     except Exception:
         log.exception("could not record a failed SCIM request")
 
