@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
 
 
 def alembic_config(database_url: str) -> Config:
@@ -21,3 +23,13 @@ def upgrade(engine: Engine) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         connection.commit()
+
+
+def head_revisions() -> frozenset[str]:
+    """The revisions this code's migrations end at (read from the scripts, no database)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def current_revisions(connection: Connection) -> frozenset[str]:
+    """The revisions the database is at (one SELECT on alembic_version)."""
+    return frozenset(MigrationContext.configure(connection).get_current_heads())
