@@ -43,7 +43,8 @@ class JsonFormatter(logging.Formatter):
 def logging_config(level: str = "info") -> dict[str, Any]:
     """A `logging.config.dictConfig` mapping (what uvicorn's `log_config` takes): JSON everywhere.
 
-    uvicorn's access logger is silenced: the request log replaces it.
+    uvicorn's access logger is silenced: the request log replaces it. `level` applies to deskgate
+    and uvicorn; other libraries log warnings and worse.
     """
     level = level.upper()
     return {
@@ -53,10 +54,13 @@ def logging_config(level: str = "info") -> dict[str, Any]:
         "handlers": {
             "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
         },
-        "root": {"handlers": ["stderr"], "level": level},
+        # Other libraries only warn: at info, some log URLs (httpx) or chatter (alembic plugins).
+        "root": {"handlers": ["stderr"], "level": max(level, "WARNING", key=logging.getLevelName)},
         "loggers": {
+            "deskgate": {"level": level},
             "uvicorn": {"handlers": [], "propagate": True, "level": level},
             "uvicorn.error": {"handlers": [], "propagate": True, "level": level},
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+            "alembic.runtime.migration": {"level": level},  # "Running upgrade ..." at start
         },
     }

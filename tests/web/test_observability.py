@@ -341,3 +341,14 @@ def issue_scim_token(db):
         return credentials.token
 
     return issue
+
+
+def test_readyz_is_503_before_the_first_migration(settings, tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    empty = make_engine(url)
+    app = create_app(settings.model_copy(update={"database_url": url}), engine=empty)
+    with TestClient(app) as client:
+        response = client.get("/readyz")
+    empty.dispose()
+    assert response.status_code == 503
+    assert response.json()["reason"].startswith("database schema at no revision, this code expects ")
