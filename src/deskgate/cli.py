@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.orm import Session
 
+from deskgate import logs
 from deskgate.config import Settings, load_settings
 from deskgate.errors import DeskgateError
 from deskgate.services import accounts as account_service
@@ -101,7 +102,10 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
         port=port,
         workers=workers,
         proxy_headers=True,
-        log_level=os.environ.get("DESKGATE_LOG_LEVEL", "info"),
+        log_level=settings.log_level.lower(),
+        log_config=logs.logging_config(settings.log_level),  # JSON lines; no uvicorn access log
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        metrics_bind=settings.metrics_address,
     )
 
 

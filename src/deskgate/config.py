@@ -52,6 +52,32 @@ class Settings(BaseSettings):
     scim_unauthenticated_recorded_per_ip_per_minute: int = Field(default=10, ge=1)
     """SCIM 401s written to the request log; more from the same source are not recorded."""
 
+    # Operations (README "Operations"). /metrics is off unless one of these is set.
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
+    """Serves /metrics on the app's own port to `Authorization: Bearer <token>` only."""
+    metrics_bind: str | None = None
+    """`host:port` where a separate listener serves /metrics, without a token (e.g. 127.0.0.1:9100)."""
+    log_level: str = Field(default="info", pattern="(?i)^(debug|info|warning|error|critical)$")
+    shutdown_grace_seconds: int = Field(default=30, ge=0, le=3600)
+    """On SIGTERM, how long in-flight requests get to finish before connections are closed."""
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"DESKGATE_METRICS_BIND must be host:port (e.g. 127.0.0.1:9100), not {value!r}")
+        return value
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        if self.metrics_bind is None:
+            return None
+        host, _, port = self.metrics_bind.rpartition(":")
+        return host.strip("[]"), int(port)
+
     @field_validator("base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from deskgate import metrics
 from deskgate.errors import SignInRefused, TooManyAttempts
 from deskgate.services.passwords import verify_password
 from deskgate.services.tokens import hash_token, new_token
@@ -146,14 +147,20 @@ def password_sign_in(
     throttle.lock(db, email_normalized=email_normalized, ip=ip)
     # The same email may exist in several accounts; the password picks the agent.
     candidates = agent_store.all_with_email(db, email_normalized) if email_normalized else []
-    _check_throttle(db, email_normalized, candidates, ip, throttle_policy, now)
+    try:
+        _check_throttle(db, email_normalized, candidates, ip, throttle_policy, now)
+    except TooManyAttempts:
+        metrics.count_sign_in("password", succeeded=False, reason="throttled")
+        raise
     agent = next((a for a in candidates if verify_password(a.password_hash, password)), None)
     if agent is None:
         if not candidates:
             verify_password(None, password)  # same cost as a wrong password: no email probing
         throttle.record_failure(db, email_normalized=email_normalized, ip=ip, now=now)
+        metrics.count_sign_in("password", succeeded=False, reason="wrong_credentials")
         raise SignInRefused(WRONG_CREDENTIALS)
     if not agent.active:
+        metrics.count_sign_in("password", succeeded=False, reason="agent_deactivated")
         raise SignInRefused(
             "This agent account has been deactivated. Ask your account's admin to reactivate it."
         )
@@ -166,6 +173,7 @@ def password_sign_in(
         and connection.require_sso
         and agent.role != Role.ADMIN
     ):
+        metrics.count_sign_in("password", succeeded=False, reason="sso_required")
         raise SignInRefused(
             f"{account.name} requires single sign-on. Use “Login with SSO” instead of a password."
         )
@@ -180,6 +188,7 @@ def password_sign_in(
         ip=ip,
         user_agent=user_agent,
     )
+    metrics.count_sign_in("password", succeeded=True)
     return SignedIn(agent=agent, account=account, cookie_value=cookie_value)
 
 

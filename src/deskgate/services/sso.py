@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from deskgate import metrics
 from deskgate.errors import Conflict, DeskgateError, Forbidden, InvalidInput, NotFound
 from deskgate.saml.acs import VerifiedAssertion, validate_response
 from deskgate.saml.attributes import profile_from_assertion
@@ -414,6 +415,7 @@ def finish_login(
 
     def refuse(code: str, detail: str, message: str | None = None, *, email: str | None = None,
                agent_id: str | None = None) -> SSOFailure:
+        metrics.count_sign_in("saml", succeeded=False, reason=code)
         recorded = sso_store.refusals_since(db, account.id, ip, now - REFUSAL_WINDOW)
         if recorded >= caps.refusals_recorded_per_minute:
             sso_store.count_suppressed_refusal(db, account.id, ip)
@@ -496,6 +498,7 @@ def finish_login(
         db, agent, method="saml", policy=session_policy, now=now, ip=ip, user_agent=user_agent,
         not_after=verified.session_not_on_or_after,
     )
+    metrics.count_sign_in("saml", succeeded=True)
     sso_store.record_attempt(
         db, account_id=account.id, method="saml", succeeded=True, now=now, email=agent.email,
         agent_id=agent.id, detail=f"signed in via {context.label}"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
 
 
 def alembic_config(database_url: str) -> Config:
@@ -21,3 +23,18 @@ def upgrade(engine: Engine) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         connection.commit()
+
+
+def head_revisions() -> frozenset[str]:
+    """The revisions this code's migrations end at (read from the scripts, no database)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def current_revisions(connection: Connection) -> frozenset[str]:
+    """The revisions the database is at: a SELECT on alembic_version, for /readyz.
+
+    Not alembic's MigrationContext, which logs two lines each time it is set up.
+    """
+    if not inspect(connection).has_table("alembic_version"):
+        return frozenset()
+    return frozenset(connection.scalars(text("SELECT version_num FROM alembic_version")))

@@ -18,15 +18,16 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
 
-from deskgate import __version__
+from deskgate import __version__, metrics
 from deskgate.config import Settings
 from deskgate.services import metadata_fetch, retention, sso
 from deskgate.services.auth import SessionPolicy, ThrottlePolicy
 from deskgate.store import secrets as secret_store
 from deskgate.store.base import make_engine, make_sessionmaker, utcnow
-from deskgate.web import console, errors, manage_agents, manage_security, saml, scim, sign_in
+from deskgate.web import console, errors, health, manage_agents, manage_security, saml, scim, sign_in
 from deskgate.web.headers import SecurityHeaders
 from deskgate.web.input_guard import InputGuard
+from deskgate.web.observability import RequestObservability
 from deskgate.web.state import AppState
 
 HERE = Path(__file__).parent
@@ -46,9 +47,10 @@ async def _refresh_metadata_forever(state: AppState) -> None:
         # together should not all fetch at once.
         await asyncio.sleep(METADATA_REFRESH_INTERVAL)
         try:
-            await anyio.to_thread.run_sync(
-                partial(sso.refresh_stale_metadata, allow_http=allow_private), state.sessions, fetch, utcnow()
-            )
+            with metrics.background_pass("metadata_refresh"):
+                await anyio.to_thread.run_sync(
+                    partial(sso.refresh_stale_metadata, allow_http=allow_private), state.sessions, fetch, utcnow()
+                )
         except Exception:  # a pass that could not start (database down) must not end the loop
             log.exception("IdP metadata refresh failed")
 
@@ -59,7 +61,8 @@ async def _retain_forever(state: AppState) -> None:
     while True:
         await asyncio.sleep(state.settings.retention_interval_seconds)  # first pass after a while
         try:
-            counts = await anyio.to_thread.run_sync(retention.run, state.sessions, policy, utcnow())
+            with metrics.background_pass("retention"):
+                counts = await anyio.to_thread.run_sync(retention.run, state.sessions, policy, utcnow())
             if any(counts.values()):
                 log.info("retention deleted %s", counts)
         except Exception:  # a bad pass must not end the loop; the next one retries
@@ -99,9 +102,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         retainer = asyncio.create_task(_retain_forever(state))
         try:
             yield
-        finally:
+        finally:  # a pass under way finishes its thread first: no transaction is cut short
             refresher.cancel()
             retainer.cancel()
+            await asyncio.gather(refresher, retainer, return_exceptions=True)
 
     app = FastAPI(
         title="deskgate",
@@ -116,12 +120,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     for module in (sign_in, console, manage_agents, manage_security, saml):
         app.include_router(module.router)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    health.install(app, state)
     scim.install(app)
     errors.install(app)
     app.add_middleware(InputGuard)  # inside SecurityHeaders: its refusals get the headers too
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestObservability)  # last added runs first: it times everything
     return app

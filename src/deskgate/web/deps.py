@@ -13,6 +13,7 @@ from deskgate.services import auth
 from deskgate.store.base import utcnow
 from deskgate.store.models import Role
 from deskgate.web import csrf
+from deskgate.web.observability import note_account
 from deskgate.web.state import AppState
 
 SESSION_COOKIE = "dg_session"
@@ -50,7 +51,10 @@ def _current(request: Request, db: Db) -> auth.CurrentSession | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie or len(cookie) > 200:
         return None
-    return auth.current_session(db, cookie, utcnow())
+    current = auth.current_session(db, cookie, utcnow())
+    if current is not None:
+        note_account(request.scope, current.account.id)
+    return current
 
 
 MaybeSignedIn = Annotated[auth.CurrentSession | None, Depends(_current)]

@@ -5,14 +5,21 @@ connection waiting in the backlog: a client that opens its keep-alive connection
 IdP's provisioning agent) then lands almost entirely on one worker — measured here with 16
 connections and 2 workers, 14 went to one, and the second core sat idle. With one SO_REUSEPORT
 socket per worker, Linux spreads new connections across the workers.
+
+Operations: with several workers, metrics are multiprocess (each worker writes its values to
+files under PROMETHEUS_MULTIPROC_DIR, a fresh directory made here unless the operator set one,
+and a scrape adds them up). `metrics_bind` serves /metrics on its own listener, from the parent.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
+import os
+import shutil
 import signal
 import socket
+import tempfile
 from typing import Any
 
 import uvicorn
@@ -35,18 +42,57 @@ def _worker(app: str, host: str, port: int, options: dict[str, Any]) -> None:
     uvicorn.Server(config).run(sockets=[_listen(host, port, reuse_port=True)])
 
 
-def serve(app: str, *, host: str, port: int, workers: int = 1, **options: Any) -> None:
+def serve_metrics(address: tuple[str, int]) -> Any:
+    """Serve /metrics on its own listener, in a daemon thread; returns the WSGI server.
+
+    With several workers this runs in the parent, which adds up the workers' files.
+    """
+    from prometheus_client import start_http_server
+
+    from deskgate import metrics
+
+    server, _thread = start_http_server(address[1], addr=address[0], registry=metrics.scrape_registry())
+    return server
+
+
+def serve(
+    app: str,
+    *,
+    host: str,
+    port: int,
+    workers: int = 1,
+    metrics_bind: tuple[str, int] | None = None,
+    **options: Any,
+) -> None:
     """Serve the ASGI app named `app` ("module:attr"); extra options go to uvicorn.Config.
 
     With several workers, a worker that dies takes the others down with it, so that the process
-    supervisor (systemd, a container runtime) restarts the whole node.
+    supervisor (systemd, a container runtime) restarts the whole node. On SIGTERM, in-flight
+    requests get `timeout_graceful_shutdown` seconds to finish.
     """
-    options = {"access_log": False, "timeout_keep_alive": 30, **options}
+    options = {"access_log": False, "timeout_keep_alive": 30, "timeout_graceful_shutdown": 30, **options}
     if workers <= 1:
+        if metrics_bind is not None:
+            serve_metrics(metrics_bind)
         uvicorn.run(app, host=host, port=port, **options)
         return
     # Fail fast, in the parent, if the address is taken.
     _listen(host, port, reuse_port=True).close()
+    own_metrics_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before any worker starts: spawned workers read it when they import prometheus_client.
+        own_metrics_dir = tempfile.mkdtemp(prefix="deskgate-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
+    try:
+        _serve_workers(app, host, port, workers, metrics_bind, options)
+    finally:
+        if own_metrics_dir is not None:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
+
+
+def _serve_workers(
+    app: str, host: str, port: int, workers: int, metrics_bind: tuple[str, int] | None, options: dict[str, Any]
+) -> None:
     context = multiprocessing.get_context("spawn")
     children = [
         context.Process(target=_worker, args=(app, host, port, options), name=f"deskgate-worker-{n}")
@@ -54,6 +100,8 @@ def serve(app: str, *, host: str, port: int, workers: int = 1, **options: Any) -
     ]
     for child in children:
         child.start()
+    if metrics_bind is not None:
+        serve_metrics(metrics_bind)
 
     def stop(_signum: int, _frame: object) -> None:
         for child in children:
@@ -67,4 +115,4 @@ def serve(app: str, *, host: str, port: int, workers: int = 1, **options: Any) -
     finally:
         stop(signal.SIGTERM, None)
         for child in children:
-            child.join(timeout=10)
+            child.join(timeout=(options.get("timeout_graceful_shutdown") or 0) + 10)
