@@ -1,4 +1,4 @@
-"""deskgate's benchmark: `uv run python -m bench` (see `bench/cli.py` and docs/benchmarks.md).
+"""deskgate's benchmark: `uv run --group bench python -m bench` (see `bench/cli.py` and docs/benchmarks.md).
 
 It measures SAML sign-in validation (in-process and over HTTP), the SCIM provisioning pattern of
 Okta against deskgate and two peers (scim2-server and @boxyhq/saml-jackson's directory sync), and

@@ -1,4 +1,4 @@
-"""`uv run python -m bench [--smoke | --full] [options]`: run the benchmark and write the report.
+"""`uv run --group bench python -m bench [--smoke | --full] [options]`: run the benchmark and write the report.
 
 Sizes (see `SIZES`): the default run finishes in under 10 minutes on 2 cores; `--full` runs the
 sizes of the issue (1,000,000 agents, a 100,000-user import) and takes much longer; `--smoke` is
@@ -186,7 +186,7 @@ def _raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
 
 
 def _command_line() -> str:
-    return "uv run python -m bench" + ("" if len(sys.argv) <= 1 else " " + shlex.join(sys.argv[1:]))
+    return "uv run --group bench python -m bench" + ("" if len(sys.argv) <= 1 else " " + shlex.join(sys.argv[1:]))
 
 
 class Run:
