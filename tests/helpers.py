@@ -41,7 +41,9 @@ def post_form(client: Any, page_path: str, action: str, data: dict[str, str], **
 
 
 def sign_in(client: TestClient, email: str, password: str = TEST_PASSWORD, next: str = "") -> Any:
-    return post_form(client, "/login", "/login", {"email": email, "password": password, "next": next})
+    return post_form(
+        client, "/login", "/login", {"email": email, "password": password, "next": next}
+    )
 
 
 def race(

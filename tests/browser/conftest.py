@@ -36,8 +36,9 @@ def live_server(engine, database_url) -> Iterator[LiveServer]:
     """deskgate on a real port; its base URL is what every absolute URL (ACS, entity ID) uses."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    settings = load_settings({}, database_url=database_url, base_url=base_url,
-                             secret_key="browser-test-secret")
+    settings = load_settings(
+        {}, database_url=database_url, base_url=base_url, secret_key="browser-test-secret"
+    )
     app = create_app(settings, engine=engine)
     with serve_app(app, port=port) as url:
         assert url == base_url

@@ -61,8 +61,10 @@ def keypair(label: str, bits: int = 2048, days: int = 3650) -> KeyPair:
     """A cached RSA key pair per ``label`` (RSA generation is slow), made by deskgate's own SP
     key maker and valid from 2020, so corpus-era clocks accept it too."""
     private_key_pem, certificate_pem = generate_sp_keypair(
-        datetime(2020, 1, 1, 0, 5, tzinfo=UTC), common_name=f"test {label}",
-        validity=timedelta(days=days), key_size=bits,
+        datetime(2020, 1, 1, 0, 5, tzinfo=UTC),
+        common_name=f"test {label}",
+        validity=timedelta(days=days),
+        key_size=bits,
     )
     return KeyPair(private_key_pem=private_key_pem, certificate_pem=certificate_pem)
 

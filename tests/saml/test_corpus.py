@@ -2735,7 +2735,9 @@ def prepare_case(corpus: Path, case: Case) -> Prepared:
 
 def validate_prepared(prepared: Prepared) -> Outcome:
     try:
-        verified = validate_response(prepared.saml_response, prepared.sp, prepared.idp, prepared.now)
+        verified = validate_response(
+            prepared.saml_response, prepared.sp, prepared.idp, prepared.now
+        )
     except SAMLError as exc:
         return Outcome(str(exc.code), exc.message)
     return Outcome(ACCEPT, f"NameID {verified.name_id}", verified.name_id, verified.in_response_to)

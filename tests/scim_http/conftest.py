@@ -50,7 +50,9 @@ def issue_token(db: Session) -> Callable[[str], str]:
     def issue(account_id: str) -> str:
         account = db.get(Account, account_id)
         assert account is not None
-        credentials = scim_credentials.issue(db, account, base_url="http://testserver", now=utcnow())
+        credentials = scim_credentials.issue(
+            db, account, base_url="http://testserver", now=utcnow()
+        )
         db.commit()
         return credentials.token
 
@@ -58,7 +60,9 @@ def issue_token(db: Session) -> Callable[[str], str]:
 
 
 @pytest.fixture
-def make_scim_account(make_account: Any, issue_token: Callable[[str], str]) -> Callable[..., ScimAccount]:
+def make_scim_account(
+    make_account: Any, issue_token: Callable[[str], str]
+) -> Callable[..., ScimAccount]:
     def make(**kwargs: Any) -> ScimAccount:
         account = make_account(**kwargs)
         return ScimAccount(
@@ -87,7 +91,10 @@ def scim_for(app: FastAPI) -> Iterator[Callable[..., TestClient]]:
             client = TestClient(
                 app,
                 base_url=f"http://testserver{account.base_path}/",
-                headers={"Authorization": auth if auth is not None else f"Bearer {account.token}", **headers},
+                headers={
+                    "Authorization": auth if auth is not None else f"Bearer {account.token}",
+                    **headers,
+                },
             )
             # Entered: one event-loop thread for all its requests, not one per request.
             return stack.enter_context(client)
@@ -139,7 +146,9 @@ def corpus() -> Path:
 @pytest.fixture(scope="session")
 def okta_spec_test(corpus: Path) -> dict[str, Any]:
     """Okta's "SCIM 2.0 SPEC Test" (Runscope export)."""
-    return json.loads((corpus / OKTA_FILES / "Okta-SCIM-20-SPEC-Test.json").read_text(encoding="utf-8"))
+    return json.loads(
+        (corpus / OKTA_FILES / "Okta-SCIM-20-SPEC-Test.json").read_text(encoding="utf-8")
+    )
 
 
 @pytest.fixture(scope="session")

@@ -70,12 +70,15 @@ def test_csrf_token_from_another_browser_is_refused(client, new_client, make_acc
     foreign_token = csrf_token(other.get("/login").text)
     client.get("/login")
     response = client.post(
-        "/login", data={"csrf_token": foreign_token, "email": account.admin_email, "password": TEST_PASSWORD}
+        "/login",
+        data={"csrf_token": foreign_token, "email": account.admin_email, "password": TEST_PASSWORD},
     )
     assert response.status_code == 403
 
 
-def test_repeated_failures_are_throttled_per_email_with_a_clear_message(client, make_account, db, settings):
+def test_repeated_failures_are_throttled_per_email_with_a_clear_message(
+    client, make_account, db, settings
+):
     account = make_account()
     for _ in range(settings.login_failure_limit):
         assert sign_in(client, account.admin_email, "wrong password!").status_code == 401

@@ -140,8 +140,9 @@ def _build_user(record: AgentRecord, base_url: str, *, for_patch: bool = False) 
     )
     if fields.emails:
         user.emails = [
-            ClientEmail(value=entry.value, type=entry.type, primary=entry.primary,
-                        display=entry.display)
+            ClientEmail(
+                value=entry.value, type=entry.type, primary=entry.primary, display=entry.display
+            )
             for entry in fields.emails
         ]
     if not for_patch:
@@ -255,12 +256,14 @@ def _emails(emails: Sequence[Email] | None) -> tuple[EmailEntry, ...]:
         if value is None:
             continue
         kind = email.type.value if email.type is not None else None
-        result.append(EmailEntry(
-            value=value,
-            type=_clean(kind, "emails.type", MAX_TITLE_LENGTH),
-            primary=email.primary,
-            display=_clean(email.display, "emails.display", MAX_DISPLAY_NAME_LENGTH),
-        ))
+        result.append(
+            EmailEntry(
+                value=value,
+                type=_clean(kind, "emails.type", MAX_TITLE_LENGTH),
+                primary=email.primary,
+                display=_clean(email.display, "emails.display", MAX_DISPLAY_NAME_LENGTH),
+            )
+        )
     if len(result) > MAX_EMAILS:
         raise InvalidValueException(
             attribute="emails", detail=f"a user has at most {MAX_EMAILS} emails here"

@@ -44,9 +44,13 @@ def add_agent(
     user_name = (user_name or "").strip() or email
     if agent_store.by_user_name(db, account_id, user_name) is not None:
         raise Conflict(
-            f"An agent with the userName {user_name} already exists in this account.", attribute="email"
+            f"An agent with the userName {user_name} already exists in this account.",
+            attribute="email",
         )
-    if any(not other.scim_deleted_at for other in agent_store.matching_sign_in(db, account_id, email=email)):
+    if any(
+        not other.scim_deleted_at
+        for other in agent_store.matching_sign_in(db, account_id, email=email)
+    ):
         raise Conflict(
             f"An agent with the email {email} already exists in this account.", attribute="email"
         )
@@ -81,7 +85,8 @@ def add_agent(
     except IntegrityError:
         # The unique index on (account, lower-cased userName) settles races between requests.
         raise Conflict(
-            f"An agent with the userName {user_name} already exists in this account.", attribute="email"
+            f"An agent with the userName {user_name} already exists in this account.",
+            attribute="email",
         ) from None
     return agent
 

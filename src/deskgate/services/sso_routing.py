@@ -48,12 +48,14 @@ def find_sso_for_email(db: Session, email: str) -> SSORoute | NoSSO:
     for agent in agent_store.all_with_email(db, email):
         account = db.get(Account, agent.account_id)
         if account is not None and _usable(account.sso_connection, account):
-            return SSORoute(account.id, login_path(account.sso_token, account.sso_connection.idp_kind))  # type: ignore[union-attr]
+            return SSORoute(
+                account.id, login_path(account.sso_token, account.sso_connection.idp_kind)
+            )  # type: ignore[union-attr]
     domain = email.rsplit("@", 1)[1].lower()
     account = db.scalar(
-        select(Account).join(SSODomain, SSODomain.account_id == Account.id).where(
-            SSODomain.domain == domain
-        )
+        select(Account)
+        .join(SSODomain, SSODomain.account_id == Account.id)
+        .where(SSODomain.domain == domain)
     )
     if account is not None and _usable(account.sso_connection, account):
         return SSORoute(account.id, login_path(account.sso_token, account.sso_connection.idp_kind))  # type: ignore[union-attr]

@@ -35,7 +35,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         value = value.astimezone(dt.UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
@@ -91,7 +93,9 @@ class SQLiteWriterTurn:
         self._lock.release()
 
 
-def make_engine(database_url: str, *, sqlite_write_lock_at_begin: bool = True, **kwargs: Any) -> Engine:
+def make_engine(
+    database_url: str, *, sqlite_write_lock_at_begin: bool = True, **kwargs: Any
+) -> Engine:
     """Engine with the per-backend settings deskgate relies on.
 
     `sqlite_write_lock_at_begin=False` gives plain deferred transactions, for tools that only

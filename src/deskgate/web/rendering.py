@@ -35,9 +35,7 @@ def render(
         "base_url": state.settings.base_url,
     }
     values.update(context or {})
-    response = state.templates.TemplateResponse(
-        request, template, values, status_code=status_code
-    )
+    response = state.templates.TemplateResponse(request, template, values, status_code=status_code)
     csrf.set_cookie(request, response, secure=state.settings.secure_cookies)
     if notice:
         response.delete_cookie(NOTICE_COOKIE, path="/")
@@ -48,6 +46,7 @@ def redirect_with_notice(location: str, notice: str) -> RedirectResponse:
     """Redirect after a POST, with a one-time message for the next page (a cookie, not the URL,
     so nobody can put words on our pages with a crafted link)."""
     response = RedirectResponse(location, status_code=303)
-    response.set_cookie(NOTICE_COOKIE, quote(notice[:300]), max_age=60, httponly=True,
-                        samesite="lax", path="/")
+    response.set_cookie(
+        NOTICE_COOKIE, quote(notice[:300]), max_age=60, httponly=True, samesite="lax", path="/"
+    )
     return response

@@ -17,7 +17,9 @@ from deskgate.web.rendering import render
 router = APIRouter()
 
 
-def set_session_cookie(response: Response, cookie_value: str, state_secure: bool, max_age: int) -> None:
+def set_session_cookie(
+    response: Response, cookie_value: str, state_secure: bool, max_age: int
+) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         cookie_value,

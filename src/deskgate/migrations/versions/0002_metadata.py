@@ -23,7 +23,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("sso_connections") as batch:
         batch.add_column(
-            sa.Column("metadata_refresh_failed_at", deskgate.store.base.UTCDateTime(timezone=True), nullable=True)
+            sa.Column(
+                "metadata_refresh_failed_at",
+                deskgate.store.base.UTCDateTime(timezone=True),
+                nullable=True,
+            )
         )
 
 
