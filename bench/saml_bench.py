@@ -278,7 +278,7 @@ async def post_sign_ins(
                     ) as response:
                         text = await response.read()
                         status = response.status
-                except (aiohttp.ClientError, asyncio.TimeoutError) as problem:
+                except (TimeoutError, aiohttp.ClientError) as problem:
                     status, text = 0, str(problem).encode()
                 durations.append(time.perf_counter() - t0)
                 statuses[str(status)] = statuses.get(str(status), 0) + 1

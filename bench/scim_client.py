@@ -111,7 +111,7 @@ class Client:
             ) as response:
                 payload = await response.read()
                 status = response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as problem:
+        except (TimeoutError, aiohttp.ClientError) as problem:
             return 0, f"{type(problem).__name__}: {problem}".encode(), time.perf_counter() - started
         return status, payload, time.perf_counter() - started
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 TEST_PASSWORD = "correct horse battery"
 
@@ -70,14 +73,14 @@ def race(
             try:
                 if prepare is not None:
                     prepare(client, n)
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
             barrier.wait()
             if errors:
                 return
             try:
                 results[n] = action(client, n)
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]

@@ -86,7 +86,7 @@ def test_given_password_is_not_echoed(run):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         (["--plan", "gold", "--admin-email", "a@acme.test"], "Unknown plan 'gold'"),
         (["--plan", "free", "--admin-email", "not-an-email"], "is not a valid email address"),
@@ -116,7 +116,12 @@ def test_accounts_create_with_bad_input_exits_2_and_writes_nothing(run, db, args
 
 @pytest.mark.parametrize("missing", ["--admin-first-name", "--admin-last-name"])
 def test_accounts_create_requires_the_admins_names(run, db, missing):
-    given = [arg for pair in zip(NAMES[::2], NAMES[1::2]) if pair[0] != missing for arg in pair]
+    given = [
+        arg
+        for pair in zip(NAMES[::2], NAMES[1::2], strict=False)
+        if pair[0] != missing
+        for arg in pair
+    ]
     result = run(
         "accounts",
         "create",

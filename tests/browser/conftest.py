@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from deskgate.config import load_settings
 from deskgate.web.app import create_app
+
 from support.server import serve_app
 
 pytestmark = pytest.mark.browser

@@ -309,10 +309,7 @@ def make_response_xml(
         assertion = sign_element(
             assertion, idp_key, sign_algorithm=sign_algorithm, digest_algorithm=digest_algorithm
         )
-    if encrypt_for:
-        payload = encrypt_assertion(assertion, encrypt_for)
-    else:
-        payload = assertion
+    payload = encrypt_assertion(assertion, encrypt_for) if encrypt_for else assertion
     response = build_response(spec, payload)
     if sign_response:
         response = sign_element(

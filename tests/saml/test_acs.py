@@ -885,7 +885,7 @@ def test_time_we_cannot_represent_is_malformed(factory, spec, sp_config, idp_con
 
 
 @pytest.mark.parametrize(
-    "changes, where",
+    ("changes", "where"),
     [
         ({"assertion_id": "_" + "a" * 256}, "Assertion ID"),
         ({"response_id": "_" + "r" * 256}, "Response ID"),

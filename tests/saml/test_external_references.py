@@ -13,13 +13,14 @@ from __future__ import annotations
 import time
 
 import pytest
-import samlattacks
-import samlfactory as f
-from test_corpus import CASES, prepare_case, validate_prepared
 
 from deskgate.saml import _xmlsec_io
 from deskgate.saml.acs import validate_response
 from deskgate.saml.errors import SAMLError
+
+import samlattacks
+import samlfactory as f
+from test_corpus import CASES, prepare_case, validate_prepared
 
 
 @pytest.fixture

@@ -76,8 +76,10 @@ def test_user_without_optional_fields_has_only_the_core_schema(make_agent):
 
 
 def test_naive_timestamps_from_the_store_are_utc(make_agent):
+    # Naive on purpose: the store hands back naive UTC timestamps on SQLite.
     record = make_agent(
-        created_at=datetime(2024, 5, 1, 9, 30), updated_at=datetime(2024, 5, 2, 10, 0, 5)
+        created_at=datetime(2024, 5, 1, 9, 30),  # noqa: DTZ001
+        updated_at=datetime(2024, 5, 2, 10, 0, 5),  # noqa: DTZ001
     )
     meta = mapping.serialize_user(record, BASE_URL)["meta"]
     assert (meta["created"], meta["lastModified"]) == (

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from deskgate.services import scim_credentials
 from deskgate.store.base import utcnow
 from deskgate.store.models import Account, ScimRequestLog
+
 from scim_helpers import ScimAccount
 from support.server import serve_app
 

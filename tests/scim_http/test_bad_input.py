@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from deskgate.store.models import Agent, Group, GroupMember
+from deskgate.web.scim import MAX_BODY_BYTES
+
 from scim_helpers import (
     GROUP_SCHEMA,
     USER_SCHEMA,
@@ -21,8 +24,6 @@ from scim_helpers import (
     is_scim_error,
     patch_body,
 )
-from deskgate.store.models import Agent, Group, GroupMember
-from deskgate.web.scim import MAX_BODY_BYTES
 
 
 def snapshot(db: Session) -> list[tuple[Any, ...]]:

@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from scim_helpers import ScimAccount, create_group, create_user, fresh, patch_body, user_body
 from deskgate.store.models import Agent, GroupMember
+
+from scim_helpers import ScimAccount, create_group, create_user, fresh, patch_body, user_body
 
 
 def race(
@@ -50,7 +51,8 @@ def test_two_simultaneous_posts_of_one_user_name(
         email = f"racer{n}@example.com"
         responses = race(
             2,
-            lambda client: client.post("Users", json=user_body(email.upper() if n % 2 else email)),
+            # race() runs the lambda before the loop moves on, so the loop variables are current.
+            lambda client: client.post("Users", json=user_body(email.upper() if n % 2 else email)),  # noqa: B023
             base,
             scim_account.token,
         )

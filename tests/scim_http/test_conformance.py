@@ -36,7 +36,7 @@ def _table(results: list[CheckResult]) -> str:
     ]
     counts = {status.name: sum(r.status is status for r in results) for status in Status}
     summary = ", ".join(f"{name}: {count}" for name, count in counts.items() if count)
-    return "\n".join(lines + [f"{len(results)} checks — {summary}"])
+    return "\n".join([*lines, f"{len(results)} checks — {summary}"])
 
 
 def _run_and_check(client: httpx.Client, label: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,11 +10,12 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from scim_helpers import ScimAccount, create_user, filter_users, fresh, patch_body, user_body
 from deskgate.services import agents as agent_service
 from deskgate.store.models import Account, Agent, AgentSession, AgentSource
+
 from helpers import TEST_PASSWORD, post_form, sign_in
 from saml import samlfactory as saml_factory
+from scim_helpers import ScimAccount, create_user, filter_users, fresh, patch_body, user_body
 
 DEACTIVATE = patch_body({"op": "replace", "value": {"active": False}})  # exactly as Okta sends it
 REACTIVATE = patch_body({"op": "replace", "value": {"active": True}})

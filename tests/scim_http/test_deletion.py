@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from deskgate.store.models import Agent
+
 from helpers import post_form, sign_in
 from scim_helpers import create_user, filter_users, fresh, is_scim_error, patch_body
-from deskgate.store.models import Agent
 
 
 def reactivate(client: Any, admin_email: str, agent_id: str) -> str:

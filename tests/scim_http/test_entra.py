@@ -10,6 +10,10 @@ from typing import Any
 
 import pytest
 
+from deskgate.services import auth
+from deskgate.store.base import utcnow
+from deskgate.store.models import Agent, AgentSession, Group, GroupMember
+
 from scim_helpers import (
     ENTERPRISE_SCHEMA,
     GROUP_SCHEMA,
@@ -21,9 +25,6 @@ from scim_helpers import (
     is_scim_error,
     patch_body,
 )
-from deskgate.services import auth
-from deskgate.store.base import utcnow
-from deskgate.store.models import Agent, AgentSession, Group, GroupMember
 
 ADSCIM_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
 
@@ -380,7 +381,9 @@ def test_entra_user_delete_signs_the_agent_out(scim: Any, db: Any) -> None:
     assert fresh(db).query(AgentSession).filter_by(agent_id=user["id"]).count() == 0
 
 
-@pytest.mark.parametrize("true, false", [("True", "False"), ("TRUE", "fAlSe"), ("true", "false")])
+@pytest.mark.parametrize(
+    ("true", "false"), [("True", "False"), ("TRUE", "fAlSe"), ("true", "false")]
+)
 def test_entra_booleans_as_strings_in_any_case(scim: Any, true: str, false: str) -> None:
     body = {
         **entra_user("bool.user@contoso.onmicrosoft.example", mail="bool@contoso.example"),

@@ -14,6 +14,7 @@ from sqlalchemy import event, insert
 from deskgate import ids
 from deskgate.store.base import utcnow
 from deskgate.store.models import Agent, GroupMember
+
 from scim_helpers import GROUP_SCHEMA, create_group, fresh, patch_body
 
 MAX_STATEMENTS = 40

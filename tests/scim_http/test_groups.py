@@ -9,6 +9,7 @@ import pytest
 
 from deskgate.scim import referenced_member_ids
 from deskgate.store import scim as scim_store
+
 from scim_helpers import create_group, create_user, is_scim_error, patch_body
 
 ADD = {"op": "add", "path": "members", "value": [{"value": "a1", "display": "x"}]}

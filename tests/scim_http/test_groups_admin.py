@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from scim_helpers import ScimAccount, create_group, create_user, fresh, patch_body
 from deskgate.services import agents as agent_service
 from deskgate.services.provisioning import scim_page_context
 from deskgate.store.models import Agent, Group
+
 from helpers import TEST_PASSWORD, post_form, sign_in
+from scim_helpers import ScimAccount, create_group, create_user, fresh, patch_body
 
 
 def role(db: Any, agent_id: str) -> str:

@@ -6,6 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from deskgate.services import scim_credentials
+from deskgate.store.base import utcnow
+from deskgate.store.models import Account, Agent, GroupMember
+
 from scim_helpers import (
     ScimAccount,
     create_group,
@@ -16,9 +20,6 @@ from scim_helpers import (
     patch_body,
     user_body,
 )
-from deskgate.services import scim_credentials
-from deskgate.store.base import utcnow
-from deskgate.store.models import Account, Agent, GroupMember
 
 
 def test_a_token_works_only_under_its_own_accounts_base_url(

@@ -13,6 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from deskgate.services import agents as agent_service
+from deskgate.services import scim_credentials
+from deskgate.store.models import Account, Agent, AgentSource, Group, GroupMember
+
 from scim_helpers import (
     LIST_SCHEMA,
     ScimAccount,
@@ -23,9 +27,6 @@ from scim_helpers import (
     patch_body,
     user_body,
 )
-from deskgate.services import agents as agent_service
-from deskgate.services import scim_credentials
-from deskgate.store.models import Account, Agent, AgentSource, Group, GroupMember
 
 # Values for the variables Okta's Initial_Script_Spec.txt draws at random.
 SPEC_VARIABLES = {

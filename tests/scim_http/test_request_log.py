@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from scim_helpers import ScimAccount, create_user, fresh, patch_body, user_body
 from deskgate.store.models import ScimRequestLog, ScimToken
+
+from scim_helpers import ScimAccount, create_user, fresh, patch_body, user_body
 
 
 def test_each_request_is_logged_with_what_the_admin_needs(

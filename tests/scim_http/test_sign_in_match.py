@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from deskgate.store.models import LoginAttempt
+
 from helpers import post_form, sign_in
 from saml import samlfactory as f
 from scim_helpers import USER_SCHEMA
-from deskgate.store.models import LoginAttempt
 
 IDP_ENTITY = "https://idp.example.test/metadata"
 UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from deskgate.errors import InvalidInput
 from deskgate.services import metadata_fetch
+
 from web.test_saml_acs import idp_metadata
 
 PUBLIC = "93.184.215.14"  # globally routable; the connect edge below routes it to a local server
@@ -86,7 +87,7 @@ def test_a_redirect_to_an_internal_address_is_refused(monkeypatch, serve, tls_fo
     internal = serve()
     public.routes["/moved"] = (302, b"", {"Location": f"http://127.0.0.1:{internal.port}/admin"})
     ConnectEdge(monkeypatch, public.port)
-    with pytest.raises(InvalidInput, match="redirected to .*private or loopback"):
+    with pytest.raises(InvalidInput, match=r"redirected to .*private or loopback"):
         metadata_fetch.fetch_metadata(
             "https://idp.example.test/moved",
             allow_private=False,
@@ -121,7 +122,7 @@ def test_allow_private_still_pins_and_sends_the_host_name(serve, tls_for):
         url, allow_private=True, resolve=loopback, verify=tls.client
     )
     assert secure.requests == [("/md", f"idp.intranet.test:{secure.port}")]
-    with pytest.raises(InvalidInput, match="could not be fetched.*certificate"):
+    with pytest.raises(InvalidInput, match=r"could not be fetched.*certificate"):
         metadata_fetch.fetch_metadata(
             f"https://other.intranet.test:{secure.port}/md",
             allow_private=True,
@@ -160,7 +161,7 @@ def test_malformed_urls_are_invalid_input(url, message, allow_private):
 def test_a_redirect_to_a_malformed_url_is_invalid_input(serve, location):
     server = serve()
     server.routes["/bad"] = (302, b"", {"Location": location})
-    with pytest.raises(InvalidInput, match="redirected to|Invalid URL in location header"):
+    with pytest.raises(InvalidInput, match=r"redirected to|Invalid URL in location header"):
         metadata_fetch.fetch_metadata(f"http://127.0.0.1:{server.port}/bad", allow_private=True)
 
 

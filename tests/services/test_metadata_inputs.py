@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from deskgate.cli import main
 from deskgate.store.models import SSOConnection
+
 from helpers import post_form, sign_in
 from saml import samlfactory as f
 from web.test_saml_acs import IDP_ENTITY, idp_metadata

@@ -13,6 +13,7 @@ from deskgate.services import metadata_fetch, sso
 from deskgate.store import accounts as account_store
 from deskgate.store.base import make_sessionmaker
 from deskgate.store.models import SSOConnection
+
 from helpers import sign_in
 from saml import samlfactory as f
 from web.test_saml_acs import IDP_ENTITY, idp_metadata

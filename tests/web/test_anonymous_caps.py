@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from deskgate.display_text import DISPLAY_LIMIT, for_display
 from deskgate.store.models import LoginAttempt, SAMLRequest
+
 from helpers import sign_in
 from web.test_saml_acs import _request_id_from_redirect, path_of, post_acs, sso_account  # noqa: F401
 
@@ -160,7 +161,7 @@ def test_attacker_text_reaches_the_admin_bounded_and_without_invisible_character
 
 
 @pytest.mark.parametrize(
-    "given, stored",
+    ("given", "stored"),
     [
         (None, None),
         ("", ""),

@@ -11,9 +11,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from helpers import TEST_PASSWORD, post_form, sign_in
 from deskgate.cli import main
 from deskgate.store.models import Agent
+
+from helpers import TEST_PASSWORD, post_form, sign_in
 from test_saml_acs import agents_named, assert_refused, last_attempt, path_of, post_acs, sso_account  # noqa: F401
 
 ACCEPTED = [
@@ -49,7 +50,7 @@ def test_jit_creates_agents_with_rfc_5322_local_parts(sso_account, new_client, e
     assert attempt.succeeded and attempt.email == email
 
 
-@pytest.mark.parametrize("email, reason", REFUSED)
+@pytest.mark.parametrize(("email", "reason"), REFUSED)
 def test_jit_refusal_of_an_address_is_recorded_with_the_reason(
     sso_account, client, new_client, email, reason
 ):
@@ -98,7 +99,7 @@ def test_the_manage_agents_form_accepts_them_and_the_agent_signs_in(
     assert sign_in(new_client(), email).status_code == 303
 
 
-@pytest.mark.parametrize("email, reason", REFUSED)
+@pytest.mark.parametrize(("email", "reason"), REFUSED)
 def test_the_manage_agents_form_refuses_the_rest_with_the_reason(admin_client, db, email, reason):
     before = db.scalar(select(func.count()).select_from(Agent))
     response = add_agent(admin_client, email)

@@ -192,7 +192,7 @@ identity_changes = st.fixed_dictionaries(
     {
         "attributes": st.fixed_dictionaries(
             {"email": st.just(("agent@example.com",)) | values},
-            optional={name: values for name in ("firstName", "lastName", "displayName", "title")},
+            optional=dict.fromkeys(("firstName", "lastName", "displayName", "title"), values),
         )
         | st.dictionaries(xml_texts, values, max_size=3)
     },

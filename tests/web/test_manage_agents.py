@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from helpers import TEST_PASSWORD, post_form, sign_in
 from deskgate.store.models import Agent, AgentSession
+
+from helpers import TEST_PASSWORD, post_form, sign_in
 
 
 def add_agent(client, **fields):
@@ -73,7 +74,7 @@ def test_the_same_email_may_exist_in_two_accounts(admin_client, make_account, db
 
 
 @pytest.mark.parametrize(
-    "fields, message",
+    ("fields", "message"),
     [
         ({"email": "not-an-email"}, "is not a valid email address"),
         ({"email": "x@example.com", "role": "owner"}, "Unknown role"),

@@ -25,6 +25,7 @@ from deskgate.store import migrate
 from deskgate.store.base import make_engine
 from deskgate.web.app import create_app
 from deskgate.web.server import serve_metrics
+
 from helpers import TEST_PASSWORD, post_form, sign_in
 from test_saml_acs import post_acs, sso_account  # noqa: F401  (the fixture)
 
@@ -142,7 +143,7 @@ def test_the_log_names_the_route_template_and_account_never_the_token(client, lo
         assert secret not in logs.text
 
 
-def test_no_secret_reaches_the_logs(client, logs, sso_account, make_account):  # noqa: F811
+def test_no_secret_reaches_the_logs(client, logs, sso_account, make_account):
     """Sign in by password and through the ACS, provision over SCIM, rotate both tokens: the
     captured log lines hold none of the secrets that went over the wire."""
     account = sso_account.account
@@ -326,19 +327,19 @@ def test_metrics_count_requests_sign_ins_and_scim(metrics_client, make_account, 
         assert raw not in exposition  # labels are groups and codes, never paths or ids
 
 
-def test_saml_sign_ins_are_counted_by_result_and_reason(metrics_client, sso_account):  # noqa: F811
+def test_saml_sign_ins_are_counted_by_result_and_reason(metrics_client, sso_account):
     before = scrape(metrics_client)
     acs = f"/api/v1/sso/{sso_account.token}/acs/okta"
     good = sso_account.response()
     assert post_acs(metrics_client, acs, good).status_code == 303
     assert post_acs(metrics_client, acs, good).status_code >= 400  # replayed
     after = scrape(metrics_client)
-    grew = lambda **labels: (
-        value(after, "deskgate_sign_ins_total", **labels)
-        - value(  # noqa: E731
+
+    def grew(**labels):
+        return value(after, "deskgate_sign_ins_total", **labels) - value(
             before, "deskgate_sign_ins_total", **labels
         )
-    )
+
     assert grew(method="saml", result="success", reason="") == 1
     assert grew(method="saml", result="refused", reason="replayed_assertion") == 1
 

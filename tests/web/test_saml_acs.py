@@ -11,13 +11,16 @@ import zlib
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from lxml import etree
 from sqlalchemy import func, select
 
-from helpers import post_form, sign_in
 from deskgate.services.agents import set_active
 from deskgate.store.models import Agent, AgentSession, LoginAttempt, SSOConnection
+
+from helpers import post_form, sign_in
 from saml import samlfactory as f
 
 IDP_ENTITY = "https://idp.example.test/metadata"
@@ -38,13 +41,13 @@ class SSOAccount:
 
     def spec(self, **changes):
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        values = dict(
-            sp_entity_id=self.entity,
-            acs_url=self.acs,
-            idp_entity_id=IDP_ENTITY,
-            now=now,
-            in_response_to=None,
-        )
+        values = {
+            "sp_entity_id": self.entity,
+            "acs_url": self.acs,
+            "idp_entity_id": IDP_ENTITY,
+            "now": now,
+            "in_response_to": None,
+        }
         values.update(changes)
         return f.spec(**values)
 
@@ -261,7 +264,7 @@ def test_response_for_account_a_posted_to_account_b_fails(
 
 
 @pytest.mark.parametrize(
-    "changes, reason",
+    ("changes", "reason"),
     [
         ({"audiences": ("https://someone-else.example/sp",)}, "wrong_audience"),
         ({"recipient": "https://evil.example/acs"}, "wrong_recipient"),
@@ -336,7 +339,7 @@ def test_unsigned_response_is_refused(sso_account, new_client):
 def test_sha1_signature_is_refused_unless_allowed(sso_account, new_client):
     from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
 
-    sha1 = dict(sign_algorithm=C.RSA_SHA1, digest_algorithm=C.SHA1)
+    sha1 = {"sign_algorithm": C.RSA_SHA1, "digest_algorithm": C.SHA1}
     assert_refused(
         sso_account,
         post_acs(new_client(), path_of(sso_account.acs), sso_account.response(**sha1)),
@@ -489,8 +492,9 @@ def test_a_deactivated_agent_is_never_let_in_nor_reactivated(sso_account, new_cl
 
 
 def test_require_sso_turns_password_sign_in_off_for_agents_not_admins(sso_account, client, db):
-    from helpers import TEST_PASSWORD
     from deskgate.services.passwords import hash_password
+
+    from helpers import TEST_PASSWORD
 
     post_acs(client, path_of(sso_account.acs), sso_account.response())
     db.rollback()

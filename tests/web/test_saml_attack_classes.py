@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from deskgate.saml.acs import MAX_ID_LENGTH
 from deskgate.store.models import AgentSession, SeenAssertion, SSOConnection
+
 from saml import samlattacks
 from saml import samlfactory as f
 from test_saml_acs import (  # noqa: F401  (sso_account is a fixture)

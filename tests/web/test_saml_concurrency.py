@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from deskgate.config import load_settings
 from deskgate.store.models import Agent, AgentSession
 from deskgate.web.app import create_app
+
 from helpers import post_form, race, sign_in
 from support.server import serve_app
 from test_saml_acs import SSOAccount, idp_metadata

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from deskgate.services import auth
 from deskgate.store.models import Agent, AgentSession
+
 from helpers import sign_in
 from web.test_saml_acs import (
     agents_named,
@@ -18,8 +19,8 @@ from web.test_saml_acs import (
     last_attempt,
     path_of,
     post_acs,
-    sso_account,
-)  # noqa: F401
+    sso_account,  # noqa: F401  (the fixture)
+)
 
 
 def sessions_of(db, email: str) -> list[AgentSession]:

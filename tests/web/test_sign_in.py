@@ -3,9 +3,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from helpers import TEST_PASSWORD, csrf_token, post_form, sign_in
 from deskgate.services.auth import WRONG_CREDENTIALS
 from deskgate.store.models import AgentSession, FailedSignIn
+
+from helpers import TEST_PASSWORD, csrf_token, post_form, sign_in
 
 
 def test_password_sign_in_opens_a_session_and_lands_on_the_console(client, make_account, db):
@@ -110,7 +111,7 @@ def test_success_clears_the_failure_count_for_that_email(client, make_account, s
 
 
 @pytest.mark.parametrize(
-    "next_value, expected",
+    ("next_value", "expected"),
     [
         ("/manage/agents", "/manage/agents"),
         ("/console?tab=1", "/console?tab=1"),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from helpers import TEST_PASSWORD, post_form, sign_in
 from deskgate.store.models import FailedSignIn
+
+from helpers import TEST_PASSWORD, post_form, sign_in
 
 ATTACKER_PASSWORD = "the attacker knows this one"
 

@@ -9,8 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from helpers import csrf_token, race
 from deskgate.store.models import FailedSignIn
+
+from helpers import csrf_token, race
 from support.server import serve_app
 
 

@@ -46,8 +46,8 @@ from .etag import format_etag
 from .models import (
     ENTERPRISE_SCHEMA,
     MAX_DISPLAY_NAME_LENGTH,
-    MAX_EMAILS,
     MAX_EMAIL_LENGTH,
+    MAX_EMAILS,
     MAX_ENTERPRISE_VALUE_LENGTH,
     MAX_EXTERNAL_ID_LENGTH,
     MAX_ID_LENGTH,
@@ -64,8 +64,8 @@ from .models import (
 from .records import (
     ENTERPRISE_MANAGER_KEY,
     AgentFields,
-    EmailEntry,
     AgentRecord,
+    EmailEntry,
     GroupFields,
     GroupRecord,
     GroupUpdate,

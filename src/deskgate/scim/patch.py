@@ -38,7 +38,6 @@ reports ``changed=False``.
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Mapping
 from typing import Any
 

@@ -16,7 +16,6 @@ from deskgate.store import sessions as session_store
 from deskgate.store.base import utcnow
 from deskgate.store.models import Agent, AgentSource, Role
 
-
 MAX_DISPLAY_NAME = 400
 """The length of `agents.display_name`: two 200-character names and a space would be 401."""
 
@@ -104,12 +103,15 @@ def get_agent(db: Session, account_id: str, agent_id: str) -> Agent:
 
 def _ensure_not_last_admin(db: Session, agent: Agent, action: str) -> None:
     agent_store.lock_account_admins(db, agent.account_id)
-    if agent.role == Role.ADMIN and agent.active:
-        if agent_store.count_active_admins(db, agent.account_id) <= 1:
-            raise InvalidInput(
-                f"{agent.email} is the account's last active admin and cannot be {action}. "
-                "Make another agent an admin first."
-            )
+    if (
+        agent.role == Role.ADMIN
+        and agent.active
+        and agent_store.count_active_admins(db, agent.account_id) <= 1
+    ):
+        raise InvalidInput(
+            f"{agent.email} is the account's last active admin and cannot be {action}. "
+            "Make another agent an admin first."
+        )
 
 
 def change_role(db: Session, account_id: str, agent_id: str, role: str) -> Agent:

@@ -184,22 +184,24 @@ def _get(hop: _Hop, verify: ssl.SSLContext | None) -> bytes | str:
     # trust store still honours SSL_CERT_FILE / SSL_CERT_DIR).
     try:
         tls = verify if verify is not None else httpx.create_ssl_context(trust_env=True)
-        with httpx.Client(
-            timeout=TIMEOUT, follow_redirects=False, trust_env=False, verify=tls
-        ) as client:
-            with client.stream("GET", hop.url, headers=headers, extensions=extensions) as response:
-                if response.is_redirect and "location" in response.headers:
-                    return response.headers["location"]
-                if response.status_code != 200:
-                    raise _refuse(
-                        f"Fetching the metadata URL returned HTTP {response.status_code} (expected 200)."
-                    )
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body.extend(chunk)
-                    if len(body) > MAX_BYTES:
-                        raise _refuse("The metadata at that URL is larger than 1 MiB.")
-                return bytes(body)
+        with (
+            httpx.Client(
+                timeout=TIMEOUT, follow_redirects=False, trust_env=False, verify=tls
+            ) as client,
+            client.stream("GET", hop.url, headers=headers, extensions=extensions) as response,
+        ):
+            if response.is_redirect and "location" in response.headers:
+                return response.headers["location"]
+            if response.status_code != 200:
+                raise _refuse(
+                    f"Fetching the metadata URL returned HTTP {response.status_code} (expected 200)."
+                )
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body.extend(chunk)
+                if len(body) > MAX_BYTES:
+                    raise _refuse("The metadata at that URL is larger than 1 MiB.")
+            return bytes(body)
     except httpx.TimeoutException:
         raise _refuse("The metadata URL did not answer within 10 seconds.") from None
     except (

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from deskgate import metrics
 from deskgate.errors import Conflict, DeskgateError, Forbidden, InvalidInput, NotFound
+from deskgate.redirects import local_path
 from deskgate.saml.acs import VerifiedAssertion, validate_response
 from deskgate.saml.attributes import profile_from_assertion
 from deskgate.saml.config import BINDING_HTTP_REDIRECT, IdPConfig, SPConfig
@@ -38,7 +39,6 @@ from deskgate.store.models import (
     SignInMatch,
     SSOConnection,
 )
-from deskgate.redirects import local_path
 
 REQUEST_TTL = dt.timedelta(minutes=10)
 REFUSAL_WINDOW = dt.timedelta(minutes=1)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from sqlalchemy import DateTime, MetaData, String, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, mapped_column, sessionmaker, Session
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -49,7 +49,8 @@ timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime())]
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: dict[Any, Any] = {dt.datetime: UTCDateTime()}
+    # Read once by SQLAlchemy when the mappings are built; never mutated.
+    type_annotation_map: dict[Any, Any] = {dt.datetime: UTCDateTime()}  # noqa: RUF012
 
 
 def utcnow() -> dt.datetime:

@@ -12,7 +12,6 @@ from functools import partial
 from pathlib import Path
 
 import anyio
-
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
-
-from fastapi import Request
 from urllib.parse import quote, unquote
 
+from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from deskgate.services.auth import CurrentSession
 from deskgate.web import csrf
 from deskgate.web.deps import app_state
-
 
 NOTICE_COOKIE = "dg_notice"
 

@@ -14,8 +14,8 @@ from deskgate.services import sso
 from deskgate.store.base import utcnow
 from deskgate.web.deps import Db, State, client_ip
 from deskgate.web.rendering import render
-from deskgate.web.state import AppState
 from deskgate.web.sign_in import set_session_cookie
+from deskgate.web.state import AppState
 
 router = APIRouter(prefix="/api/v1/sso/{sso_token}")
 

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from deskgate import redirects
 from deskgate.errors import SignInRefused, TooManyAttempts
 from deskgate.services import auth, sso_routing
 from deskgate.store.base import utcnow
-from deskgate import redirects
 from deskgate.web.deps import SESSION_COOKIE, CsrfChecked, Db, MaybeSignedIn, State, client_ip
 from deskgate.web.rendering import render
 
