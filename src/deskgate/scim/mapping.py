@@ -175,7 +175,8 @@ def _enterprise_extension(
         manager_id = manager["value"]
         extension.manager = Manager.model_construct(
             value=manager_id,
-            ref=None if for_patch else f"{_base(base_url)}/Users/{manager_id}",
+            # model_construct skips validation: the plain URL string is what gets serialized.
+            ref=None if for_patch else f"{_base(base_url)}/Users/{manager_id}",  # type: ignore[arg-type]
             display_name=manager.get("displayName"),
         )
     return extension
@@ -229,15 +230,15 @@ def _clean(value: Any, attribute: str, max_length: int) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidValueException(attribute=attribute, detail=f"'{attribute}' must be a string")
-    value = value.strip()
-    if not value:
+    text = value.strip()
+    if not text:
         return None
-    if len(value) > max_length:
+    if len(text) > max_length:
         raise InvalidValueException(
             attribute=attribute,
             detail=f"'{attribute}' is longer than {max_length} characters",
         )
-    return value
+    return text
 
 
 def _user_name(value: Any) -> str:
@@ -602,7 +603,7 @@ def serialize_group(
 def _list_response(
     resources: list[Any], model: Any, total_results: int, query: ListQuery
 ) -> dict[str, Any]:
-    response = ListResponse[model](  # type: ignore[valid-type]
+    response = ListResponse[model](
         total_results=total_results,
         start_index=query.start_index,
         items_per_page=len(resources),

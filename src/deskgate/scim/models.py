@@ -31,7 +31,8 @@ class ClientEmail(Email):
 class UserResource(User[EnterpriseUser]):
     """A deskgate User: the core User schema with the enterprise extension (optional)."""
 
-    emails: list[ClientEmail] | None = Field(None, description="Email addresses for the user.")
+    # Narrows the item type of the inherited field (pydantic allows it; mypy sees list as invariant).
+    emails: list[ClientEmail] | None = Field(None, description="Email addresses for the user.")  # type: ignore[assignment]
 
 
 GroupResource = Group

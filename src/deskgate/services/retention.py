@@ -120,7 +120,9 @@ def _cap_per_account(
             cutoff = cutoff_of(db, account_id, keep)
             db.commit()
         if cutoff is not None:
-            deleted += _drain(
-                sessions, lambda db, n, a=account_id, c=cutoff: prune_up_to(db, a, c, n), limit
-            )
+
+            def prune(db: Session, n: int, a: str = account_id, c: Cutoff = cutoff) -> int:
+                return prune_up_to(db, a, c, n)
+
+            deleted += _drain(sessions, prune, limit)
     return deleted

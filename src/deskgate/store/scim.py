@@ -15,12 +15,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Select,
     String,
+    Table,
     and_,
     bindparam,
     case,
@@ -73,7 +74,8 @@ CHUNK = 500
 # as the core's AgentRecord: the provisioning requests are the hot path, and ORM objects and
 # per-call statement building cost more there than the queries themselves.
 
-_agents = Agent.__table__
+# A mapped class's __table__ is typed as any FromClause; these are plain Tables.
+_agents = cast(Table, Agent.__table__)
 _AGENT_COLUMNS = (
     _agents.c.id,
     _agents.c.user_name,
@@ -270,7 +272,8 @@ class _FilterSQL:
     def _substring_exact(self, left: Any, op: CompareOp, value: str) -> ColumnElement[bool]:
         """co/sw/ew that respect case: SQLite's LIKE ignores ASCII case, PostgreSQL's does not."""
         if not self.sqlite:
-            return left.like(_pattern(op, value), escape="\\")
+            like: ColumnElement[bool] = left.like(_pattern(op, value), escape="\\")
+            return like
         if not value:
             return true()
         if op is CompareOp.CO:
@@ -667,12 +670,13 @@ _TOKEN_OWNER = (
     .join(Account, Account.id == ScimToken.account_id)
     .where(ScimToken.token_hash == bindparam("token_hash"))
 )
+_scim_tokens = cast(Table, ScimToken.__table__)
 _TOUCH_TOKEN = (
-    update(ScimToken.__table__)
-    .where(ScimToken.__table__.c.id == bindparam("token_id"))
-    .values(last_used_at=bindparam("now", type_=ScimToken.__table__.c.last_used_at.type))
+    update(_scim_tokens)
+    .where(_scim_tokens.c.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("now", type_=_scim_tokens.c.last_used_at.type))
 )
-_INSERT_REQUEST_LOG = insert(ScimRequestLog.__table__)
+_INSERT_REQUEST_LOG = insert(cast(Table, ScimRequestLog.__table__))
 
 
 def token_owner(db: Session, token_hash: str, now: dt.datetime) -> TokenOwner | None:

@@ -207,7 +207,8 @@ def check_target(scope: Scope) -> None:
 def _media_type(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
-            return value.decode("latin-1").split(";", 1)[0].strip().lower()
+            media_type: str = value.decode("latin-1").split(";", 1)[0].strip().lower()
+            return media_type
     return ""
 
 

@@ -35,7 +35,7 @@ def _page(
     request: Request,
     db: Db,
     admin: Admin,
-    state: State,  # type: ignore[valid-type]
+    state: State,
     *,
     idp: str | None = None,
     error: str | None = None,
@@ -53,7 +53,7 @@ def _page(
     now = utcnow()
     connection = sso.ensure_connection(db, account, now)
     idp_kind = idp if idp in {k.value for k in IdPKind} else connection.idp_kind
-    settings = state.settings  # type: ignore[attr-defined]
+    settings = state.settings
     certificates = [certificate_info(pem, now) for pem in connection.idp_certificates]
     context.update(
         connection=connection,

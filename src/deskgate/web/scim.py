@@ -209,7 +209,7 @@ def _strip_derived_list(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-_UNPUBLISHED = {
+_UNPUBLISHED: dict[tuple[str | None, str | None], str] = {
     (scim_models.USER_SCHEMA, "name"): "formatted",
     (scim_models.GROUP_SCHEMA, "members"): "display",
 }

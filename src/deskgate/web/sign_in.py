@@ -68,7 +68,7 @@ def login_submit(
     except (SignInRefused, TooManyAttempts) as refused:
         # Rendered, not raised: the failure record must be committed for the throttle to count it.
         status = 429 if isinstance(refused, TooManyAttempts) else 401
-        response = render(
+        response: Response = render(
             request,
             "login.html",
             {"next": target, "email": email, "error": refused.message},
