@@ -56,14 +56,42 @@ class Sizes:
 
 
 SIZES = {
-    "smoke": Sizes(saml_responses=20, saml_sign_ins=20, saml_users=5, scim_users=20, concurrency=4,
-                   scale_agents=2_000, scale_lookups=30, scale_pages=3, scale_patches=20, import_users=60),
-    "default": Sizes(saml_responses=1_000, saml_sign_ins=600, saml_users=200, scim_users=2_000, concurrency=16,
-                     scale_agents=1_000_000, scale_lookups=600, scale_pages=5, scale_patches=300,
-                     import_users=2_000),
-    "full": Sizes(saml_responses=5_000, saml_sign_ins=5_000, saml_users=500, scim_users=2_000, concurrency=16,
-                  scale_agents=1_000_000, scale_lookups=3_000, scale_pages=20, scale_patches=1_000,
-                  import_users=100_000),
+    "smoke": Sizes(
+        saml_responses=20,
+        saml_sign_ins=20,
+        saml_users=5,
+        scim_users=20,
+        concurrency=4,
+        scale_agents=2_000,
+        scale_lookups=30,
+        scale_pages=3,
+        scale_patches=20,
+        import_users=60,
+    ),
+    "default": Sizes(
+        saml_responses=1_000,
+        saml_sign_ins=600,
+        saml_users=200,
+        scim_users=2_000,
+        concurrency=16,
+        scale_agents=1_000_000,
+        scale_lookups=600,
+        scale_pages=5,
+        scale_patches=300,
+        import_users=2_000,
+    ),
+    "full": Sizes(
+        saml_responses=5_000,
+        saml_sign_ins=5_000,
+        saml_users=500,
+        scim_users=2_000,
+        concurrency=16,
+        scale_agents=1_000_000,
+        scale_lookups=3_000,
+        scale_pages=20,
+        scale_patches=1_000,
+        import_users=100_000,
+    ),
 }
 
 
@@ -75,37 +103,78 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--smoke", action="store_true", help="tiny sizes, for CI (seconds)")
-    size.add_argument("--full", action="store_true", help="the issue's sizes: 1M agents, 100k-user import (long)")
-    parser.add_argument("--only", default=",".join(PARTS), help=f"parts to run, of {','.join(PARTS)}")
-    parser.add_argument("--databases", default=None,
-                        help="deskgate's databases, of sqlite,postgresql (default: both; --smoke: sqlite)")
-    parser.add_argument("--postgres-url", default=None,
-                        help="a PostgreSQL server to create the bench's databases on (SQLAlchemy URL); "
-                        "default: a throwaway durable cluster started with .ci/postgres.sh")
-    parser.add_argument("--peers", default=None,
-                        help=f"peers to measure, of {','.join(PEERS)}, or none (default: all but jackson-sqlite; --full: "
-                        "all, jackson-sqlite when its native driver is built, see --build-native; --smoke: "
-                        "scim2-server,jackson-mem)")
-    parser.add_argument("--no-install", action="store_true", help="never run npm (Jackson is then skipped if missing)")
-    parser.add_argument("--build-native", action="store_true",
-                        help="compile better-sqlite3 for Jackson's SQLite engine if needed (~3 min)")
-    parser.add_argument("--workers", type=int, default=2, help="deskgate's uvicorn workers (default 2, for 2 cores)")
-    parser.add_argument("--no-reuse-port", action="store_true",
-                        help="plain `uvicorn --workers` (one shared socket) instead of a SO_REUSEPORT socket per worker")
+    size.add_argument(
+        "--full", action="store_true", help="the issue's sizes: 1M agents, 100k-user import (long)"
+    )
+    parser.add_argument(
+        "--only", default=",".join(PARTS), help=f"parts to run, of {','.join(PARTS)}"
+    )
+    parser.add_argument(
+        "--databases",
+        default=None,
+        help="deskgate's databases, of sqlite,postgresql (default: both; --smoke: sqlite)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=None,
+        help="a PostgreSQL server to create the bench's databases on (SQLAlchemy URL); "
+        "default: a throwaway durable cluster started with .ci/postgres.sh",
+    )
+    parser.add_argument(
+        "--peers",
+        default=None,
+        help=f"peers to measure, of {','.join(PEERS)}, or none (default: all but jackson-sqlite; --full: "
+        "all, jackson-sqlite when its native driver is built, see --build-native; --smoke: "
+        "scim2-server,jackson-mem)",
+    )
+    parser.add_argument(
+        "--no-install",
+        action="store_true",
+        help="never run npm (Jackson is then skipped if missing)",
+    )
+    parser.add_argument(
+        "--build-native",
+        action="store_true",
+        help="compile better-sqlite3 for Jackson's SQLite engine if needed (~3 min)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="deskgate's uvicorn workers (default 2, for 2 cores)"
+    )
+    parser.add_argument(
+        "--no-reuse-port",
+        action="store_true",
+        help="plain `uvicorn --workers` (one shared socket) instead of a SO_REUSEPORT socket per worker",
+    )
     parser.add_argument("--scim-users", type=int, help="N for the Okta workload")
     parser.add_argument("--concurrency", type=int, help="K concurrent clients")
     parser.add_argument("--scale-agents", type=int, help="agents in the scale account")
     parser.add_argument("--import-users", type=int, help="users in the RSS import")
-    parser.add_argument("--saml-responses", type=int, help="responses for the in-process SAML figures")
-    parser.add_argument("--sign-response", action="store_true",
-                        help="Okta also signs the Response (two signatures per response)")
-    parser.add_argument("--profile", action="store_true",
-                        help="py-spy (needs `uv pip install py-spy`) records deskgate's workers during its "
-                        "SCIM and SAML runs; summaries go to <work>/profiles/")
-    parser.add_argument("--out", type=Path, default=None, help="where benchmarks.md and .png go (default docs/)")
-    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default .bench-work/)")
-    parser.add_argument("--report-only", type=Path, metavar="RESULTS_JSON",
-                        help="re-render the report from a results.json, run nothing")
+    parser.add_argument(
+        "--saml-responses", type=int, help="responses for the in-process SAML figures"
+    )
+    parser.add_argument(
+        "--sign-response",
+        action="store_true",
+        help="Okta also signs the Response (two signatures per response)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy (needs `uv pip install py-spy`) records deskgate's workers during its "
+        "SCIM and SAML runs; summaries go to <work>/profiles/",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where benchmarks.md and .png go (default docs/)"
+    )
+    parser.add_argument(
+        "--work", type=Path, default=None, help="scratch folder (default .bench-work/)"
+    )
+    parser.add_argument(
+        "--report-only",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="re-render the report from a results.json, run nothing",
+    )
     return parser
 
 
@@ -142,14 +211,26 @@ def main(argv: list[str] | None = None) -> None:
     out = (args.out or (work if args.smoke else REPO_ROOT / "docs")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    databases = _csv(args.databases or ("sqlite" if args.smoke else ",".join(DATABASES)), DATABASES, "database")
-    default_peers = {"smoke": "scim2-server,jackson-mem", "default": "scim2-server,jackson-mem,jackson-postgres",
-                     "full": ",".join(PEERS)}[size]
+    databases = _csv(
+        args.databases or ("sqlite" if args.smoke else ",".join(DATABASES)), DATABASES, "database"
+    )
+    default_peers = {
+        "smoke": "scim2-server,jackson-mem",
+        "default": "scim2-server,jackson-mem,jackson-postgres",
+        "full": ",".join(PEERS),
+    }[size]
     peers = [] if args.peers == "none" else _csv(args.peers or default_peers, PEERS, "peer")
     parts = _csv(args.only, PARTS, "part")
 
-    run = Run(args=args, size=size, sizes=sizes, work=work, databases=databases, peers=peers,
-              explicit_peers=args.peers is not None)
+    run = Run(
+        args=args,
+        size=size,
+        sizes=sizes,
+        work=work,
+        databases=databases,
+        peers=peers,
+        explicit_peers=args.peers is not None,
+    )
     started = time.monotonic()
     if "scim" in parts and any(peer.startswith("jackson") for peer in peers):
         # Installing Jackson (npm, ~25-45 s) would disturb measurements: do it before any, or, in a
@@ -172,8 +253,10 @@ def main(argv: list[str] | None = None) -> None:
         run.results["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         (work / "results.json").write_text(json.dumps(run.results, indent=1, default=str))
     report.write(run.results, out)
-    log(f"\nwrote {out / report.MARKDOWN}, {out / report.CHART} and {work / 'results.json'} "
-        f"in {run.results['duration_seconds']:.0f}s")
+    log(
+        f"\nwrote {out / report.MARKDOWN}, {out / report.CHART} and {work / 'results.json'} "
+        f"in {run.results['duration_seconds']:.0f}s"
+    )
     problems = report.problems(run.results)
     for problem in problems:
         log(f"PROBLEM: {problem}")
@@ -192,8 +275,17 @@ def _command_line() -> str:
 class Run:
     """One benchmark run: its settings, the databases it made, and everything it measured."""
 
-    def __init__(self, *, args: argparse.Namespace, size: str, sizes: Sizes, work: Path, databases: list[str],
-                 peers: list[str], explicit_peers: bool) -> None:
+    def __init__(
+        self,
+        *,
+        args: argparse.Namespace,
+        size: str,
+        sizes: Sizes,
+        work: Path,
+        databases: list[str],
+        peers: list[str],
+        explicit_peers: bool,
+    ) -> None:
         self.args = args
         self.size = size
         self.sizes = sizes
@@ -303,11 +395,14 @@ class Run:
 
         sizes = self.sizes
         log(f"   in-process: {sizes.saml_responses} Okta-shaped responses x 3 validators ...")
-        self.results["saml_in_process"] = saml_bench.in_process(sizes.saml_responses,
-                                                                sign_response=self.args.sign_response)
+        self.results["saml_in_process"] = saml_bench.in_process(
+            sizes.saml_responses, sign_response=self.args.sign_response
+        )
         for validator in self.results["saml_in_process"]["validators"]:
-            log(f"   {validator['name']}: {validator['per_second']:.0f}/s, p50 {validator['latency']['p50_ms']:.2f} ms,"
-                f" errors {validator['errors']}")
+            log(
+                f"   {validator['name']}: {validator['per_second']:.0f}/s, p50 {validator['latency']['p50_ms']:.2f} ms,"
+                f" errors {validator['errors']}"
+            )
         http: dict[str, Any] = {}
         self.results["saml_http"] = http
         for database in self.databases:
@@ -325,12 +420,22 @@ class Run:
         origin = f"http://{procs.HOST}:{port}"
         key = saml_responses.new_idp_key()
         engine = deskgate_app.migrated_engine(url)
-        account = deskgate_app.create_account(engine, origin, idp_metadata=saml_responses.idp_metadata(key))
+        account = deskgate_app.create_account(
+            engine, origin, idp_metadata=saml_responses.idp_metadata(key)
+        )
         engine.dispose()
-        audience = Audience(acs_url=account.acs_url(origin), sp_entity_id=account.sp_entity_id(origin))
+        audience = Audience(
+            acs_url=account.acs_url(origin), sp_entity_id=account.sp_entity_id(origin)
+        )
         bodies = saml_bench.form_bodies(key, audience, sizes.saml_sign_ins, sizes.saml_users)
-        with deskgate_app.serve(url, port=port, workers=self.args.workers, log_dir=self.logs, label=f"saml-{database}",
-                                reuse_port=not self.args.no_reuse_port) as server:
+        with deskgate_app.serve(
+            url,
+            port=port,
+            workers=self.args.workers,
+            log_dir=self.logs,
+            label=f"saml-{database}",
+            reuse_port=not self.args.no_reuse_port,
+        ) as server:
             from bench.scim_client import run_async
 
             # Warm-up: the first sign-in of each worker compiles schemas, loads keys and pools.
@@ -339,14 +444,20 @@ class Run:
             cpu_before = server.cpu_seconds()
             meter = facts.CpuMeter().start()
             with self.profiled(server, f"saml-http-{database}"):
-                result = run_async(saml_bench.post_sign_ins(audience.acs_url, bodies, sizes.concurrency, 240))
+                result = run_async(
+                    saml_bench.post_sign_ins(audience.acs_url, bodies, sizes.concurrency, 240)
+                )
             result["machine_busy"] = round(meter.stop(), 3)
-            result["server_cpu_ms_per_request"] = _per_request(server.cpu_seconds() - cpu_before, result["requests"])
+            result["server_cpu_ms_per_request"] = _per_request(
+                server.cpu_seconds() - cpu_before, result["requests"]
+            )
         result["workers"] = self.args.workers
         result["users"] = sizes.saml_users
-        log(f"   HTTP ({database}): {result['per_second']:.0f} sign-ins/s, p50 {result['latency']['p50_ms']:.1f} ms, "
+        log(
+            f"   HTTP ({database}): {result['per_second']:.0f} sign-ins/s, p50 {result['latency']['p50_ms']:.1f} ms, "
             f"p95 {result['latency']['p95_ms']:.1f} ms, errors {result['errors']}"
-            + (f" ({result['first_error']})" if result["first_error"] else ""))
+            + (f" ({result['first_error']})" if result["first_error"] else "")
+        )
         return result
 
     # --- SCIM ------------------------------------------------------------------------------
@@ -362,9 +473,19 @@ class Run:
             if url is None:
                 continue
             label = "SQLite" if database == "sqlite" else "PostgreSQL"
-            plans.append((f"deskgate ({label})", lambda d=database, u=url, lab=label: scim_targets.deskgate(
-                f"deskgate-{d}", f"deskgate ({lab})", u, workers=self.args.workers, log_dir=self.logs,
-                reuse_port=not self.args.no_reuse_port)))
+            plans.append(
+                (
+                    f"deskgate ({label})",
+                    lambda d=database, u=url, lab=label: scim_targets.deskgate(
+                        f"deskgate-{d}",
+                        f"deskgate ({lab})",
+                        u,
+                        workers=self.args.workers,
+                        log_dir=self.logs,
+                        reuse_port=not self.args.no_reuse_port,
+                    ),
+                )
+            )
         if "scim2-server" in self.peers:
             plans.append(("scim2-server", lambda: scim_targets.scim2_server(log_dir=self.logs)))
         for engine in ("mem", "postgres", "sqlite"):
@@ -394,7 +515,11 @@ class Run:
             self.unavailable(what, str(problem))
             return None
         if engine == "postgres":
-            if "postgresql" not in self.databases and not self.args.postgres_url and not self.explicit_peers:
+            if (
+                "postgresql" not in self.databases
+                and not self.args.postgres_url
+                and not self.explicit_peers
+            ):
                 return None
             url = self.database_url("postgresql", "jackson")
             if url is None:
@@ -407,7 +532,9 @@ class Run:
             return lambda: scim_targets.jackson("sqlite", log_dir=self.logs, database_url=str(path))
         return lambda: scim_targets.jackson("mem", log_dir=self.logs)
 
-    def _scim_target(self, name: str, plan: Callable[[], AbstractContextManager[Any]]) -> dict[str, Any] | None:
+    def _scim_target(
+        self, name: str, plan: Callable[[], AbstractContextManager[Any]]
+    ) -> dict[str, Any] | None:
         from bench import scim_client, scim_targets
 
         sizes = self.sizes
@@ -415,26 +542,51 @@ class Run:
         try:
             with plan() as target:
                 # Warm-up (first requests of each worker: imports, pools, caches), in its own run prefix.
-                scim_client.run_async(scim_client.okta_workload(
-                    target.base_url, target.token, users=4 * sizes.concurrency, concurrency=sizes.concurrency,
-                    run="warmup", deadline_s=60, crawl_after=False))
+                scim_client.run_async(
+                    scim_client.okta_workload(
+                        target.base_url,
+                        target.token,
+                        users=4 * sizes.concurrency,
+                        concurrency=sizes.concurrency,
+                        run="warmup",
+                        deadline_s=60,
+                        crawl_after=False,
+                    )
+                )
                 cpu_before = target.server.cpu_seconds()
                 client_before = facts.own_cpu_seconds()
                 meter = facts.CpuMeter().start()
                 with self.profiled(target.server, f"scim-{target.key}"):
-                    result = scim_client.run_async(scim_client.okta_workload(
-                        target.base_url, target.token, users=sizes.scim_users, concurrency=sizes.concurrency,
-                        run="okta", deadline_s=self.deadline(), crawl_after=False))
+                    result = scim_client.run_async(
+                        scim_client.okta_workload(
+                            target.base_url,
+                            target.token,
+                            users=sizes.scim_users,
+                            concurrency=sizes.concurrency,
+                            run="okta",
+                            deadline_s=self.deadline(),
+                            crawl_after=False,
+                        )
+                    )
                 result["machine_busy"] = round(meter.stop(), 3)
-                result["server_cpu_ms_per_request"] = _per_request(target.server.cpu_seconds() - cpu_before,
-                                                                   result["requests"])
-                result["client_cpu_ms_per_request"] = _per_request(facts.own_cpu_seconds() - client_before,
-                                                                   result["requests"])
+                result["server_cpu_ms_per_request"] = _per_request(
+                    target.server.cpu_seconds() - cpu_before, result["requests"]
+                )
+                result["client_cpu_ms_per_request"] = _per_request(
+                    facts.own_cpu_seconds() - client_before, result["requests"]
+                )
                 created = set(result.pop("created"))
-                result["crawl"] = scim_client.run_async(scim_client.crawl_users(target.base_url, target.token, created))
+                result["crawl"] = scim_client.run_async(
+                    scim_client.crawl_users(target.base_url, target.token, created)
+                )
                 result["rss_mib_after"] = round(target.server.rss_bytes() / 1024 / 1024, 1)
-                entry = {"key": target.key, "label": target.label, "persists": target.persists,
-                         "processes": target.processes, **result}
+                entry = {
+                    "key": target.key,
+                    "label": target.label,
+                    "persists": target.persists,
+                    "processes": target.processes,
+                    **result,
+                }
         except scim_targets.Unavailable as problem:
             self.unavailable(name, str(problem))
             return None
@@ -444,10 +596,12 @@ class Run:
             self.unavailable(name, f"{type(problem).__name__}: {str(problem)[:600]}")
             return None
         crawl = entry["crawl"]
-        log(f"   {entry['label']}: {entry['per_second']:.0f} req/s, p50 {entry['latency']['p50_ms']:.1f} ms, "
+        log(
+            f"   {entry['label']}: {entry['per_second']:.0f} req/s, p50 {entry['latency']['p50_ms']:.1f} ms, "
             f"p95 {entry['latency']['p95_ms']:.1f} ms, errors {entry['errors']}, crawl "
             f"{crawl['expected'] - crawl['missing']}/{crawl['expected']} found, "
-            f"server CPU {entry['server_cpu_ms_per_request']} ms/request")
+            f"server CPU {entry['server_cpu_ms_per_request']} ms/request"
+        )
         for sample in entry["error_samples"][:2]:
             log(f"      error: {sample}")
         return entry
@@ -472,36 +626,63 @@ class Run:
         engine = deskgate_app.migrated_engine(url)
         account = deskgate_app.create_account(engine, origin, name="Scale")
         importer = deskgate_app.create_account(engine, origin, name="Import")
-        log(f"   {database}: bulk-loading {sizes.scale_agents:,} agents through the store's table ...")
+        log(
+            f"   {database}: bulk-loading {sizes.scale_agents:,} agents through the store's table ..."
+        )
         load = scale_bench.bulk_load(engine, account.id, sizes.scale_agents, progress=log)
         engine.dispose()
         sample_ids = load.pop("sample_ids")
-        log(f"   {database}: {load['agents']:,} agents in {load['load_seconds']}s ({load['rows_per_second']:,} rows/s)")
+        log(
+            f"   {database}: {load['agents']:,} agents in {load['load_seconds']}s ({load['rows_per_second']:,} rows/s)"
+        )
         result: dict[str, Any] = {"load": load}
-        with deskgate_app.serve(url, port=port, workers=self.args.workers, log_dir=self.logs,
-                                label=f"scale-{database}", reuse_port=not self.args.no_reuse_port) as server:
+        with deskgate_app.serve(
+            url,
+            port=port,
+            workers=self.args.workers,
+            log_dir=self.logs,
+            label=f"scale-{database}",
+            reuse_port=not self.args.no_reuse_port,
+        ) as server:
             result["latency"] = scale_bench.latencies(
-                account.scim_base(origin), account.scim_token, agents=sizes.scale_agents, sample_ids=sample_ids,
-                lookups=sizes.scale_lookups, pages=sizes.scale_pages, patches=sizes.scale_patches, deadline_s=300)
+                account.scim_base(origin),
+                account.scim_token,
+                agents=sizes.scale_agents,
+                sample_ids=sample_ids,
+                lookups=sizes.scale_lookups,
+                pages=sizes.scale_pages,
+                patches=sizes.scale_patches,
+                deadline_s=300,
+            )
             lat = result["latency"]
-            log(f"   {database}: filter p50 {lat['filter']['p50_ms']:.2f} / p99 {lat['filter']['p99_ms']:.2f} ms; "
+            log(
+                f"   {database}: filter p50 {lat['filter']['p50_ms']:.2f} / p99 {lat['filter']['p99_ms']:.2f} ms; "
                 f"last pages p50 {lat['last_pages']['p50_ms']:.1f} ms; PATCH p50 {lat['patch']['p50_ms']:.2f} / "
-                f"p99 {lat['patch']['p99_ms']:.2f} ms; errors {lat['errors']}")
-            log(f"   {database}: Okta import of {sizes.import_users:,} users (filter + POST), K={sizes.concurrency}, "
-                "sampling RSS ...")
+                f"p99 {lat['patch']['p99_ms']:.2f} ms; errors {lat['errors']}"
+            )
+            log(
+                f"   {database}: Okta import of {sizes.import_users:,} users (filter + POST), K={sizes.concurrency}, "
+                "sampling RSS ..."
+            )
             with self.profiled(server, f"import-{database}"):
                 imported = scale_bench.import_with_rss(
-                    server, importer.scim_base(origin), importer.scim_token, users=sizes.import_users,
-                    concurrency=sizes.concurrency, run="import", deadline_s=self.deadline(import_=True))
+                    server,
+                    importer.scim_base(origin),
+                    importer.scim_token,
+                    users=sizes.import_users,
+                    concurrency=sizes.concurrency,
+                    run="import",
+                    deadline_s=self.deadline(import_=True),
+                )
             result["import"] = imported
             rss = imported["rss"]
-            log(f"   {database}: import {imported['users_done']:,} users at {imported['per_second']:.0f} req/s, "
+            log(
+                f"   {database}: import {imported['users_done']:,} users at {imported['per_second']:.0f} req/s, "
                 f"errors {imported['errors']}; RSS {rss.get('start_mib')} -> peak {rss.get('peak_mib')} -> "
-                f"end {rss.get('end_mib')} MiB (flat: {rss.get('flat')})")
+                f"end {rss.get('end_mib')} MiB (flat: {rss.get('flat')})"
+            )
         return result
 
 
 def _per_request(cpu_seconds: float, requests: int) -> float:
     return round(cpu_seconds / requests * 1000, 2) if requests else 0.0
-
-

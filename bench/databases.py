@@ -47,10 +47,20 @@ class Postgres:
             raise PostgresUnavailable(f"{POSTGRES_SH} is missing")
         # Under /tmp: the server runs as another user, who must be able to reach the folder.
         parent.mkdir(parents=True, exist_ok=True)
-        cluster = Path(subprocess.run(["mktemp", "-d", "/tmp/deskgate-bench-pg.XXXXXX"],
-                                      capture_output=True, text=True, check=True).stdout.strip())
-        done = subprocess.run(["bash", str(POSTGRES_SH), "start", str(cluster)],
-                              capture_output=True, text=True, timeout=180)
+        cluster = Path(
+            subprocess.run(
+                ["mktemp", "-d", "/tmp/deskgate-bench-pg.XXXXXX"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
+        done = subprocess.run(
+            ["bash", str(POSTGRES_SH), "start", str(cluster)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         if done.returncode != 0:
             subprocess.run(["bash", str(POSTGRES_SH), "stop", str(cluster)], capture_output=True)
             raise PostgresUnavailable(f"could not start PostgreSQL: {done.stderr.strip()[-800:]}")
@@ -90,7 +100,11 @@ class Postgres:
 
     def close(self) -> None:
         if self.cluster_dir is not None:
-            subprocess.run(["bash", str(POSTGRES_SH), "stop", str(self.cluster_dir)], capture_output=True, timeout=120)
+            subprocess.run(
+                ["bash", str(POSTGRES_SH), "stop", str(self.cluster_dir)],
+                capture_output=True,
+                timeout=120,
+            )
             self.cluster_dir = None
             return
         engine = create_engine(self.server_url, isolation_level="AUTOCOMMIT")

@@ -44,32 +44,54 @@ def migrated_engine(database_url: str) -> Engine:
     return engine
 
 
-def create_account(engine: Engine, origin: str, *, name: str = "Bench", idp_metadata: str | None = None) -> BenchAccount:
+def create_account(
+    engine: Engine, origin: str, *, name: str = "Bench", idp_metadata: str | None = None
+) -> BenchAccount:
     """A Scale Plus account with a SCIM token, and (given IdP metadata) SSO on with Okta,
     IdP-initiated sign-in and JIT allowed."""
     sessions = make_sessionmaker(engine)
     now = utcnow()
     with sessions() as db:
         created = accounts.create_account(
-            db, name=name, plan="scale-plus",
-            admin_email=f"admin-{secrets.token_hex(4)}@bench.example", admin_password=ADMIN_PASSWORD,
-            admin_first_name="Bench", admin_last_name="Admin",
+            db,
+            name=name,
+            plan="scale-plus",
+            admin_email=f"admin-{secrets.token_hex(4)}@bench.example",
+            admin_password=ADMIN_PASSWORD,
+            admin_first_name="Bench",
+            admin_last_name="Admin",
         )
         account = created.account
         credentials = scim_credentials.issue(db, account, base_url=origin, now=now)
         if idp_metadata is not None:
             sso.save_settings(
-                db, account,
-                sso.SSOSettingsForm(enabled=True, idp_kind="okta", metadata_xml=idp_metadata,
-                                    allow_idp_initiated=True, jit_enabled=True),
-                now=now, base_url=origin,
+                db,
+                account,
+                sso.SSOSettingsForm(
+                    enabled=True,
+                    idp_kind="okta",
+                    metadata_xml=idp_metadata,
+                    allow_idp_initiated=True,
+                    jit_enabled=True,
+                ),
+                now=now,
+                base_url=origin,
             )
         db.commit()
-        return BenchAccount(id=account.id, sso_token=account.sso_token, scim_token=credentials.token)
+        return BenchAccount(
+            id=account.id, sso_token=account.sso_token, scim_token=credentials.token
+        )
 
 
-def serve(database_url: str, *, port: int, workers: int, log_dir: Path, label: str,
-          reuse_port: bool = True) -> procs.Server:
+def serve(
+    database_url: str,
+    *,
+    port: int,
+    workers: int,
+    log_dir: Path,
+    label: str,
+    reuse_port: bool = True,
+) -> procs.Server:
     """deskgate under uvicorn (uvloop, httptools, no access log) on 127.0.0.1:`port`, each worker
     on its own SO_REUSEPORT socket (deskgate.web.server, as `deskgate serve` does) unless `reuse_port` is False."""
     env = {
@@ -82,7 +104,12 @@ def serve(database_url: str, *, port: int, workers: int, log_dir: Path, label: s
         env["PYTHONPATH"] = procs.repo_pythonpath()
     server = procs.start(
         f"deskgate ({label}, {workers} workers)",
-        procs.uvicorn_argv("deskgate.web.asgi:app_from_environment", port=port, workers=workers, reuse_port=reuse_port),
+        procs.uvicorn_argv(
+            "deskgate.web.asgi:app_from_environment",
+            port=port,
+            workers=workers,
+            reuse_port=reuse_port,
+        ),
         log_path=log_dir / f"deskgate-{label}.log",
         env=env,
         port=port,
@@ -94,4 +121,3 @@ def serve(database_url: str, *, port: int, workers: int, log_dir: Path, label: s
         server.stop()
         raise
     return server
-

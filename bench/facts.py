@@ -13,8 +13,21 @@ import sys
 from typing import Any
 
 PYTHON_PACKAGES = (
-    "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "sqlalchemy", "psycopg", "pydantic",
-    "scim2-models", "scim2-server", "python3-saml", "xmlsec", "lxml", "aiohttp", "orjson",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "sqlalchemy",
+    "psycopg",
+    "pydantic",
+    "scim2-models",
+    "scim2-server",
+    "python3-saml",
+    "xmlsec",
+    "lxml",
+    "aiohttp",
+    "orjson",
 )
 
 
@@ -52,7 +65,9 @@ def _node_version() -> str | None:
     if node is None:
         return None
     try:
-        return subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        return subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return None
 

@@ -7,6 +7,7 @@ workers it forked and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -104,20 +105,16 @@ class Server:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
         # Workers may outlive a supervisor that died first: they are in the same group.
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def __enter__(self) -> Server:
         return self
@@ -208,10 +205,14 @@ def _read_announcement(server: Server, timeout: float) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while not result and time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise ServerFailed(f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}")
+            raise ServerFailed(
+                f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}"
+            )
         time.sleep(0.05)
     if not result:
-        raise ServerFailed(f"{server.name} did not start within {timeout:.0f}s:\n{server.log_tail()}")
+        raise ServerFailed(
+            f"{server.name} did not start within {timeout:.0f}s:\n{server.log_tail()}"
+        )
     return result
 
 
@@ -232,7 +233,9 @@ def wait_listeners(server: Server, count: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while listening_sockets(server.port) < count:
         if server.process.poll() is not None or time.monotonic() > deadline:
-            raise ServerFailed(f"{server.name}: fewer than {count} workers listen:\n{server.log_tail()}")
+            raise ServerFailed(
+                f"{server.name}: fewer than {count} workers listen:\n{server.log_tail()}"
+            )
         time.sleep(0.1)
 
 
@@ -240,7 +243,9 @@ def _wait_http(server: Server, url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise ServerFailed(f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}")
+            raise ServerFailed(
+                f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -248,14 +253,29 @@ def _wait_http(server: Server, url: str, timeout: float) -> None:
             return  # it answered
         except OSError:
             time.sleep(0.1)
-    raise ServerFailed(f"{server.name} did not answer {url} within {timeout:.0f}s:\n{server.log_tail()}")
+    raise ServerFailed(
+        f"{server.name} did not answer {url} within {timeout:.0f}s:\n{server.log_tail()}"
+    )
 
 
-def uvicorn_argv(app: str, *, port: int, workers: int, factory: bool = True, reuse_port: bool = False) -> list[str]:
+def uvicorn_argv(
+    app: str, *, port: int, workers: int, factory: bool = True, reuse_port: bool = False
+) -> list[str]:
     """uvicorn with uvloop and httptools, no access log (it would cost as much as a request).
     `reuse_port`: one SO_REUSEPORT socket per worker (deskgate.web.server) instead of uvicorn's `--workers`."""
     if reuse_port:
-        argv = [sys.executable, "-m", "bench.serve", app, "--host", HOST, "--port", str(port), "--workers", str(workers)]
+        argv = [
+            sys.executable,
+            "-m",
+            "bench.serve",
+            app,
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
         return [*argv, "--factory"] if factory else argv
     argv = [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port)]
     argv += ["--workers", str(workers), "--loop", "uvloop", "--http", "httptools"]

@@ -31,7 +31,9 @@ def _py_spy() -> str | None:
 
 
 @contextlib.contextmanager
-def record(server: Server, folder: Path, name: str, results: dict[str, Any], rate: int = 200) -> Iterator[None]:
+def record(
+    server: Server, folder: Path, name: str, results: dict[str, Any], rate: int = 200
+) -> Iterator[None]:
     py_spy = _py_spy()
     profiles = results.setdefault("profiles", {})
     if py_spy is None:
@@ -44,11 +46,26 @@ def record(server: Server, folder: Path, name: str, results: dict[str, Any], rat
     for pid in server.worker_pids():
         output = folder / f"{name}.{pid}.txt"
         outputs.append(output)
-        spies.append(subprocess.Popen(
-            [py_spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--gil",
-             "--nonblocking", "--output", str(output)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
+        spies.append(
+            subprocess.Popen(
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--rate",
+                    str(rate),
+                    "--format",
+                    "raw",
+                    "--gil",
+                    "--nonblocking",
+                    "--output",
+                    str(output),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     try:
         yield
     finally:

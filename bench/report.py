@@ -37,13 +37,19 @@ def problems(results: dict[str, Any]) -> list[str]:
     found = [f"failed: {failure}" for failure in results.get("failures", [])]
     for validator in (results.get("saml_in_process") or {}).get("validators", []):
         if validator["errors"]:
-            found.append(f"SAML {validator['name']}: {validator['errors']} responses refused ({validator['first_error']})")
+            found.append(
+                f"SAML {validator['name']}: {validator['errors']} responses refused ({validator['first_error']})"
+            )
     for database, http in (results.get("saml_http") or {}).items():
         if http["errors"]:
-            found.append(f"SAML over HTTP ({database}): {http['errors']} errors ({http['first_error']})")
+            found.append(
+                f"SAML over HTTP ({database}): {http['errors']} errors ({http['first_error']})"
+            )
     for entry in results.get("scim") or []:
         if entry["errors"]:
-            found.append(f"SCIM {entry['label']}: {entry['errors']} errors ({'; '.join(entry['error_samples'][:2])})")
+            found.append(
+                f"SCIM {entry['label']}: {entry['errors']} errors ({'; '.join(entry['error_samples'][:2])})"
+            )
         if not entry["key"].startswith("jackson") and not entry["crawl"]["correct"]:
             found.append(f"SCIM {entry['label']}: the crawl is wrong ({entry['crawl']})")
     for database, scale in (results.get("scale") or {}).items():
@@ -64,13 +70,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     saml = results.get("saml_in_process")
     if saml:
         ratio = saml["ratio_vs_stock"]
-        rows.append({
-            "target": f"SAML validation >= {SAML_RATIO_TARGET:g}x stock python3-saml `is_valid` (in-process throughput)",
-            "measured": f"{ratio:.2f}x",
-            "met": ratio >= SAML_RATIO_TARGET,
-            "gap": None if ratio >= SAML_RATIO_TARGET else f"needs {SAML_RATIO_TARGET / ratio:.2f}x more speed "
-            f"({_ms_needed(saml)})",
-        })
+        rows.append(
+            {
+                "target": f"SAML validation >= {SAML_RATIO_TARGET:g}x stock python3-saml `is_valid` (in-process throughput)",
+                "measured": f"{ratio:.2f}x",
+                "met": ratio >= SAML_RATIO_TARGET,
+                "gap": None
+                if ratio >= SAML_RATIO_TARGET
+                else f"needs {SAML_RATIO_TARGET / ratio:.2f}x more speed ({_ms_needed(saml)})",
+            }
+        )
     scim2 = _scim(results, "scim2-server")
     jackson = _scim(results, "jackson-mem")
     for database in ("sqlite", "postgresql"):
@@ -80,58 +89,76 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         name = "SQLite" if database == "sqlite" else "PostgreSQL"
         if scim2 is not None and scim2["per_second"]:
             ratio = ours["per_second"] / scim2["per_second"]
-            rows.append({
-                "target": f"SCIM Okta workload >= {SCIM_VS_SCIM2_TARGET:g}x scim2-server ({name})",
-                "measured": f"{ratio:.1f}x ({ours['per_second']:.0f} vs {scim2['per_second']:.0f} req/s)",
-                "met": ratio >= SCIM_VS_SCIM2_TARGET,
-                "gap": None if ratio >= SCIM_VS_SCIM2_TARGET else
-                f"{SCIM_VS_SCIM2_TARGET * scim2['per_second'] - ours['per_second']:.0f} req/s short",
-            })
+            rows.append(
+                {
+                    "target": f"SCIM Okta workload >= {SCIM_VS_SCIM2_TARGET:g}x scim2-server ({name})",
+                    "measured": f"{ratio:.1f}x ({ours['per_second']:.0f} vs {scim2['per_second']:.0f} req/s)",
+                    "met": ratio >= SCIM_VS_SCIM2_TARGET,
+                    "gap": None
+                    if ratio >= SCIM_VS_SCIM2_TARGET
+                    else f"{SCIM_VS_SCIM2_TARGET * scim2['per_second'] - ours['per_second']:.0f} req/s short",
+                }
+            )
         if jackson is not None and jackson["per_second"]:
             ratio = ours["per_second"] / jackson["per_second"]
-            rows.append({
-                "target": f"SCIM on par with Jackson in memory (>= {SCIM_VS_JACKSON_TARGET:.0%} of it), "
-                f"persisting to {name}",
-                "measured": f"{ratio:.0%} ({ours['per_second']:.0f} vs {jackson['per_second']:.0f} req/s)",
-                "met": ratio >= SCIM_VS_JACKSON_TARGET,
-                "gap": None if ratio >= SCIM_VS_JACKSON_TARGET else
-                f"{SCIM_VS_JACKSON_TARGET * jackson['per_second'] / max(ours['per_second'], 1e-9):.1f}x more throughput needed",
-            })
+            rows.append(
+                {
+                    "target": f"SCIM on par with Jackson in memory (>= {SCIM_VS_JACKSON_TARGET:.0%} of it), "
+                    f"persisting to {name}",
+                    "measured": f"{ratio:.0%} ({ours['per_second']:.0f} vs {jackson['per_second']:.0f} req/s)",
+                    "met": ratio >= SCIM_VS_JACKSON_TARGET,
+                    "gap": None
+                    if ratio >= SCIM_VS_JACKSON_TARGET
+                    else f"{SCIM_VS_JACKSON_TARGET * jackson['per_second'] / max(ours['per_second'], 1e-9):.1f}x more throughput needed",
+                }
+            )
         p95 = ours["latency"]["p95_ms"]
-        rows.append({
-            "target": f"SCIM p95 < {SCIM_P95_TARGET_MS:g} ms ({name}, K={ours['concurrency']})",
-            "measured": f"{p95:.1f} ms",
-            "met": p95 < SCIM_P95_TARGET_MS,
-            "gap": None if p95 < SCIM_P95_TARGET_MS else f"{p95 / SCIM_P95_TARGET_MS:.1f}x over",
-        })
+        rows.append(
+            {
+                "target": f"SCIM p95 < {SCIM_P95_TARGET_MS:g} ms ({name}, K={ours['concurrency']})",
+                "measured": f"{p95:.1f} ms",
+                "met": p95 < SCIM_P95_TARGET_MS,
+                "gap": None
+                if p95 < SCIM_P95_TARGET_MS
+                else f"{p95 / SCIM_P95_TARGET_MS:.1f}x over",
+            }
+        )
         crawl = ours["crawl"]
-        rows.append({
-            "target": f"SCIM crawl finds every user, errors = 0 ({name})",
-            "measured": f"{crawl['expected'] - crawl['missing']}/{crawl['expected']} found, "
-            f"{crawl['duplicates']} duplicates, {ours['errors']} errors",
-            "met": crawl["correct"] and ours["errors"] == 0,
-            "gap": None,
-        })
+        rows.append(
+            {
+                "target": f"SCIM crawl finds every user, errors = 0 ({name})",
+                "measured": f"{crawl['expected'] - crawl['missing']}/{crawl['expected']} found, "
+                f"{crawl['duplicates']} duplicates, {ours['errors']} errors",
+                "met": crawl["correct"] and ours["errors"] == 0,
+                "gap": None,
+            }
+        )
     for database, scale in (results.get("scale") or {}).items():
         name = "SQLite" if database == "sqlite" else "PostgreSQL"
         agents = scale["load"]["agents"]
         if "latency" in scale:
             p99 = scale["latency"]["filter"]["p99_ms"]
-            rows.append({
-                "target": f"`filter=userName eq` p99 < {FILTER_P99_TARGET_MS:g} ms at {agents:,} agents ({name})",
-                "measured": f"{p99:.2f} ms",
-                "met": p99 < FILTER_P99_TARGET_MS,
-                "gap": None if p99 < FILTER_P99_TARGET_MS else f"{p99 - FILTER_P99_TARGET_MS:.2f} ms over",
-            })
+            rows.append(
+                {
+                    "target": f"`filter=userName eq` p99 < {FILTER_P99_TARGET_MS:g} ms at {agents:,} agents ({name})",
+                    "measured": f"{p99:.2f} ms",
+                    "met": p99 < FILTER_P99_TARGET_MS,
+                    "gap": None
+                    if p99 < FILTER_P99_TARGET_MS
+                    else f"{p99 - FILTER_P99_TARGET_MS:.2f} ms over",
+                }
+            )
         if "import" in scale:
             rss = scale["import"]["rss"]
-            rows.append({
-                "target": f"RSS flat during a {scale['import']['users_done']:,}-user import ({name})",
-                "measured": f"{rss.get('after_warmup_mib')} -> peak {rss.get('peak_mib')} MiB "
-                f"(+{rss.get('growth_after_warmup_mib')} MiB after warm-up)",
-                "met": bool(rss.get("flat")),
-                "gap": None,
-            })
+            rows.append(
+                {
+                    "target": f"RSS flat during a {scale['import']['users_done']:,}-user import ({name})",
+                    "measured": f"{rss.get('after_warmup_mib')} -> peak {rss.get('peak_mib')} MiB "
+                    f"(+{rss.get('growth_after_warmup_mib')} MiB after warm-up)",
+                    "met": bool(rss.get("flat")),
+                    "gap": None,
+                }
+            )
     return rows
 
 
@@ -148,7 +175,7 @@ def _ms_needed(saml: dict[str, Any]) -> str:
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _f(value: float | None, digits: int = 1) -> str:
@@ -175,30 +202,58 @@ def render(results: dict[str, Any]) -> str:
     ]
     pg = results.get("postgresql") or {}
     packages = machine.get("packages", {})
-    lines += _table(["", ""], [
-        ["CPUs", f"{machine.get('cpu_count')} × {machine.get('cpu_model')}"],
-        ["Memory", f"{machine.get('memory_gib')} GiB"],
-        ["OS", f"{machine.get('os')} (Linux {machine.get('kernel')})"],
-        ["Python", machine.get("python")],
-        ["SQLite", f"{machine.get('sqlite')} (WAL, synchronous=NORMAL: deskgate's settings)"],
-        ["PostgreSQL", f"{pg.get('server_version', 'not used')}" + (
-            f" (fsync={pg.get('fsync')}, synchronous_commit={pg.get('synchronous_commit')}, "
-            f"shared_buffers={pg.get('shared_buffers')}; same machine, over TCP)" if pg else "")],
-        ["Node.js", machine.get("node") or "not installed"],
-        ["Load average at start", " ".join(str(x) for x in machine.get("load_average_at_start", []))],
-        ["Python packages", ", ".join(f"{name} {version}" for name, version in packages.items())],
-        ["deskgate server", f"uvicorn + uvloop + httptools, {results.get('workers')} workers"
-         + (", one SO_REUSEPORT socket each (`deskgate serve --workers`, deskgate/web/server.py)" if results.get("reuse_port") else "")
-         + ", no access log"],
-        ["Client", "aiohttp on uvloop, in one process on the same machine (it shares the 2 cores)"],
-    ])
+    lines += _table(
+        ["", ""],
+        [
+            ["CPUs", f"{machine.get('cpu_count')} × {machine.get('cpu_model')}"],
+            ["Memory", f"{machine.get('memory_gib')} GiB"],
+            ["OS", f"{machine.get('os')} (Linux {machine.get('kernel')})"],
+            ["Python", machine.get("python")],
+            ["SQLite", f"{machine.get('sqlite')} (WAL, synchronous=NORMAL: deskgate's settings)"],
+            [
+                "PostgreSQL",
+                f"{pg.get('server_version', 'not used')}"
+                + (
+                    f" (fsync={pg.get('fsync')}, synchronous_commit={pg.get('synchronous_commit')}, "
+                    f"shared_buffers={pg.get('shared_buffers')}; same machine, over TCP)"
+                    if pg
+                    else ""
+                ),
+            ],
+            ["Node.js", machine.get("node") or "not installed"],
+            [
+                "Load average at start",
+                " ".join(str(x) for x in machine.get("load_average_at_start", [])),
+            ],
+            [
+                "Python packages",
+                ", ".join(f"{name} {version}" for name, version in packages.items()),
+            ],
+            [
+                "deskgate server",
+                f"uvicorn + uvloop + httptools, {results.get('workers')} workers"
+                + (
+                    ", one SO_REUSEPORT socket each (`deskgate serve --workers`, deskgate/web/server.py)"
+                    if results.get("reuse_port")
+                    else ""
+                )
+                + ", no access log",
+            ],
+            [
+                "Client",
+                "aiohttp on uvloop, in one process on the same machine (it shares the 2 cores)",
+            ],
+        ],
+    )
     lines += ["Sizes: " + ", ".join(f"{k}={v:,}" for k, v in sizes.items()), ""]
 
     rows = targets(results)
     if rows:
         lines += ["## Targets", ""]
-        lines += _table(["Target", "Measured", "Verdict", "Gap"],
-                        [[r["target"], r["measured"], _verdict(r["met"]), r["gap"] or ""] for r in rows])
+        lines += _table(
+            ["Target", "Measured", "Verdict", "Gap"],
+            [[r["target"], r["measured"], _verdict(r["met"]), r["gap"] or ""] for r in rows],
+        )
 
     saml = results.get("saml_in_process")
     if saml:
@@ -213,11 +268,23 @@ def render(results: dict[str, Any]) -> str:
         stock = next(v for v in saml["validators"] if v["key"] == "stock")
         lines += _table(
             ["Validator", "Validations/s", "p50 ms", "p95 ms", "p99 ms", "vs stock", "Errors"],
-            [[v["name"], _f(v["per_second"], 0), _f(v["latency"]["p50_ms"], 3), _f(v["latency"]["p95_ms"], 3),
-              _f(v["latency"]["p99_ms"], 3), f"{v['per_second'] / stock['per_second']:.2f}x", v["errors"]]
-             for v in saml["validators"]],
+            [
+                [
+                    v["name"],
+                    _f(v["per_second"], 0),
+                    _f(v["latency"]["p50_ms"], 3),
+                    _f(v["latency"]["p95_ms"], 3),
+                    _f(v["latency"]["p99_ms"], 3),
+                    f"{v['per_second'] / stock['per_second']:.2f}x",
+                    v["errors"],
+                ]
+                for v in saml["validators"]
+            ],
         )
-        lines += [f"deskgate reaches {saml['fraction_of_bare']:.0%} of the bare signature check's rate.", ""]
+        lines += [
+            f"deskgate reaches {saml['fraction_of_bare']:.0%} of the bare signature check's rate.",
+            "",
+        ]
     http = results.get("saml_http") or {}
     if http:
         lines += [
@@ -227,12 +294,33 @@ def render(results: dict[str, Any]) -> str:
             "",
         ]
         lines += _table(
-            ["Database", "Workers", "K", "Sign-ins/s", "p50 ms", "p95 ms", "p99 ms", "Errors",
-             "Server CPU ms/sign-in", "Machine busy"],
-            [[db, h["workers"], h["concurrency"], _f(h["per_second"], 0), _f(h["latency"]["p50_ms"]),
-              _f(h["latency"]["p95_ms"]), _f(h["latency"]["p99_ms"]), h["errors"],
-              _f(h.get("server_cpu_ms_per_request"), 2), f"{h.get('machine_busy', 0):.0%}"]
-             for db, h in http.items()],
+            [
+                "Database",
+                "Workers",
+                "K",
+                "Sign-ins/s",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "Errors",
+                "Server CPU ms/sign-in",
+                "Machine busy",
+            ],
+            [
+                [
+                    db,
+                    h["workers"],
+                    h["concurrency"],
+                    _f(h["per_second"], 0),
+                    _f(h["latency"]["p50_ms"]),
+                    _f(h["latency"]["p95_ms"]),
+                    _f(h["latency"]["p99_ms"]),
+                    h["errors"],
+                    _f(h.get("server_cpu_ms_per_request"), 2),
+                    f"{h.get('machine_busy', 0):.0%}",
+                ]
+                for db, h in http.items()
+            ],
         )
 
     scim = results.get("scim") or []
@@ -248,30 +336,67 @@ def render(results: dict[str, Any]) -> str:
             "",
         ]
         lines += _table(
-            ["Server", "Writes go to", "Runs as", "Requests/s", "p50 ms", "p95 ms", "p99 ms", "Errors",
-             "Crawl found", "Server CPU ms/req", "Client CPU ms/req", "Machine busy"],
-            [[e["label"], e["persists"], e["processes"], _f(e["per_second"], 0), _f(e["latency"]["p50_ms"]),
-              _f(e["latency"]["p95_ms"]), _f(e["latency"]["p99_ms"]), e["errors"],
-              f"{e['crawl']['expected'] - e['crawl']['missing']:,}/{e['crawl']['expected']:,}"
-              + ("" if e["crawl"]["correct"] else " **wrong**"),
-              _f(e.get("server_cpu_ms_per_request"), 2), _f(e.get("client_cpu_ms_per_request"), 2),
-              f"{e.get('machine_busy', 0):.0%}"]
-             for e in scim],
+            [
+                "Server",
+                "Writes go to",
+                "Runs as",
+                "Requests/s",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "Errors",
+                "Crawl found",
+                "Server CPU ms/req",
+                "Client CPU ms/req",
+                "Machine busy",
+            ],
+            [
+                [
+                    e["label"],
+                    e["persists"],
+                    e["processes"],
+                    _f(e["per_second"], 0),
+                    _f(e["latency"]["p50_ms"]),
+                    _f(e["latency"]["p95_ms"]),
+                    _f(e["latency"]["p99_ms"]),
+                    e["errors"],
+                    f"{e['crawl']['expected'] - e['crawl']['missing']:,}/{e['crawl']['expected']:,}"
+                    + ("" if e["crawl"]["correct"] else " **wrong**"),
+                    _f(e.get("server_cpu_ms_per_request"), 2),
+                    _f(e.get("client_cpu_ms_per_request"), 2),
+                    f"{e.get('machine_busy', 0):.0%}",
+                ]
+                for e in scim
+            ],
         )
         for e in scim:
             if e.get("stopped_early"):
-                lines.append(f"- {e['label']}: stopped at the time limit after {e['users_done']:,} of "
-                             f"{e['users']:,} agents; its figures cover those.")
+                lines.append(
+                    f"- {e['label']}: stopped at the time limit after {e['users_done']:,} of "
+                    f"{e['users']:,} agents; its figures cover those."
+                )
             if not e["crawl"]["correct"]:
                 c = e["crawl"]
-                lines.append(f"- {e['label']}: the crawl listed {c['listed']:,} users in {c['pages']} page(s) "
-                             f"(totalResults {c['total_results']}), missing {c['missing']:,} of {c['expected']:,}.")
+                lines.append(
+                    f"- {e['label']}: the crawl listed {c['listed']:,} users in {c['pages']} page(s) "
+                    f"(totalResults {c['total_results']}), missing {c['missing']:,} of {c['expected']:,}."
+                )
         lines += [""]
         lines += ["Per step (p50 / p95 ms):", ""]
         steps = ["filter", "create", "get", "replace", "deactivate"]
-        lines += _table(["Server", *steps],
-                        [[e["label"], *[f"{_f(e['steps'][s]['p50_ms'])} / {_f(e['steps'][s]['p95_ms'])}" for s in steps]]
-                         for e in scim])
+        lines += _table(
+            ["Server", *steps],
+            [
+                [
+                    e["label"],
+                    *[
+                        f"{_f(e['steps'][s]['p50_ms'])} / {_f(e['steps'][s]['p95_ms'])}"
+                        for s in steps
+                    ],
+                ]
+                for e in scim
+            ],
+        )
 
     scale = results.get("scale") or {}
     if scale:
@@ -289,18 +414,35 @@ def render(results: dict[str, Any]) -> str:
             lat = s.get("latency", {})
             imp = s.get("import", {})
             rss = imp.get("rss", {})
-            rows.append([
-                db, f"{s['load']['agents']:,}", f"{s['load']['load_seconds']} s",
-                f"{_f(lat.get('filter', {}).get('p50_ms'), 2)} / {_f(lat.get('filter', {}).get('p99_ms'), 2)}",
-                f"{_f(lat.get('last_pages', {}).get('p50_ms'))} / {_f(lat.get('last_pages', {}).get('p99_ms'))}",
-                f"{_f(lat.get('patch', {}).get('p50_ms'), 2)} / {_f(lat.get('patch', {}).get('p99_ms'), 2)}",
-                f"{imp.get('users_done', 0):,} users at {_f(imp.get('per_second'), 0)} req/s"
-                + (" (time limit)" if imp.get("stopped_early") else ""),
-                f"{rss.get('start_mib')} → {rss.get('after_warmup_mib')} → peak {rss.get('peak_mib')} → "
-                f"{rss.get('end_mib')}", "yes" if rss.get("flat") else "**no**",
-            ])
-        lines += _table(["Database", "Agents", "Bulk load", "filter p50 / p99 ms", "last pages p50 / p99 ms",
-                         "PATCH p50 / p99 ms", "Import", "RSS MiB (start → after warm-up → peak → end)", "Flat"], rows)
+            rows.append(
+                [
+                    db,
+                    f"{s['load']['agents']:,}",
+                    f"{s['load']['load_seconds']} s",
+                    f"{_f(lat.get('filter', {}).get('p50_ms'), 2)} / {_f(lat.get('filter', {}).get('p99_ms'), 2)}",
+                    f"{_f(lat.get('last_pages', {}).get('p50_ms'))} / {_f(lat.get('last_pages', {}).get('p99_ms'))}",
+                    f"{_f(lat.get('patch', {}).get('p50_ms'), 2)} / {_f(lat.get('patch', {}).get('p99_ms'), 2)}",
+                    f"{imp.get('users_done', 0):,} users at {_f(imp.get('per_second'), 0)} req/s"
+                    + (" (time limit)" if imp.get("stopped_early") else ""),
+                    f"{rss.get('start_mib')} → {rss.get('after_warmup_mib')} → peak {rss.get('peak_mib')} → "
+                    f"{rss.get('end_mib')}",
+                    "yes" if rss.get("flat") else "**no**",
+                ]
+            )
+        lines += _table(
+            [
+                "Database",
+                "Agents",
+                "Bulk load",
+                "filter p50 / p99 ms",
+                "last pages p50 / p99 ms",
+                "PATCH p50 / p99 ms",
+                "Import",
+                "RSS MiB (start → after warm-up → peak → end)",
+                "Flat",
+            ],
+            rows,
+        )
 
     unavailable = results.get("unavailable") or []
     failures = results.get("failures") or []
@@ -348,8 +490,13 @@ def chart(results: dict[str, Any], path: Path) -> None:
     if saml:
         labels, values, colors = [], [], []
         for v in saml["validators"]:
-            labels.append({"deskgate": "deskgate\nvalidate_response", "stock": "python3-saml\nis_valid (stock)",
-                           "bare": "bare xmlsec\nverify"}[v["key"]])
+            labels.append(
+                {
+                    "deskgate": "deskgate\nvalidate_response",
+                    "stock": "python3-saml\nis_valid (stock)",
+                    "bare": "bare xmlsec\nverify",
+                }[v["key"]]
+            )
             values.append(v["per_second"])
             colors.append({"deskgate": ours, "stock": peer, "bare": base}[v["key"]])
         for db, h in (results.get("saml_http") or {}).items():
@@ -359,7 +506,9 @@ def chart(results: dict[str, Any], path: Path) -> None:
         bars = ax.bar(labels, values, color=colors)
         ax.bar_label(bars, fmt="%.0f", fontsize=8)
         ax.set_ylabel("validations or sign-ins per second")
-        ax.set_title(f"SAML: in-process (1 core) and over HTTP — {saml['ratio_vs_stock']:.2f}x stock")
+        ax.set_title(
+            f"SAML: in-process (1 core) and over HTTP — {saml['ratio_vs_stock']:.2f}x stock"
+        )
         ax.tick_params(axis="x", labelsize=7)
     else:
         ax.set_axis_off()
@@ -371,8 +520,15 @@ def chart(results: dict[str, Any], path: Path) -> None:
         values = [e["per_second"] for e in scim]
         colors = [ours if e["key"].startswith("deskgate") else peer for e in scim]
         bars = ax.bar(labels, values, color=colors)
-        ax.bar_label(bars, labels=[f"{e['per_second']:.0f}/s\np95 {e['latency']['p95_ms']:.0f} ms"
-                                   + ("" if e["crawl"]["correct"] else "\ncrawl wrong") for e in scim], fontsize=7)
+        ax.bar_label(
+            bars,
+            labels=[
+                f"{e['per_second']:.0f}/s\np95 {e['latency']['p95_ms']:.0f} ms"
+                + ("" if e["crawl"]["correct"] else "\ncrawl wrong")
+                for e in scim
+            ],
+            fontsize=7,
+        )
         ax.set_ylabel("requests per second")
         first = scim[0]
         ax.set_title(f"SCIM Okta pattern, N={first['users']:,}, K={first['concurrency']}")
@@ -391,8 +547,13 @@ def chart(results: dict[str, Any], path: Path) -> None:
             for j, pct in enumerate(("p50_ms", "p99_ms")):
                 xs = [k + (i * 2 + j) * width for k in range(len(groups))]
                 ys = [max(lat.get(g, {}).get(pct, 0.0), 0.01) for g, _ in groups]
-                bars = ax.bar(xs, ys, width, label=f"{db} {pct[:3]}",
-                              color=[ours, "#90cdf4", base, "#fbd38d"][i * 2 + j])
+                bars = ax.bar(
+                    xs,
+                    ys,
+                    width,
+                    label=f"{db} {pct[:3]}",
+                    color=[ours, "#90cdf4", base, "#fbd38d"][i * 2 + j],
+                )
                 ax.bar_label(bars, fmt="%.1f", fontsize=6)
         ax.set_xticks([k + 1.5 * width for k in range(len(groups))], [label for _, label in groups])
         ax.set_yscale("log")
@@ -410,20 +571,35 @@ def chart(results: dict[str, Any], path: Path) -> None:
     for i, (db, s) in enumerate(scale.items()):
         series = s.get("import", {}).get("rss_series_mib") or []
         if series:
-            ax.plot([t for t, _ in series], [m for _, m in series], label=f"{db} ({s['import']['users_done']:,} users)",
-                    color=[ours, base][i % 2])
+            ax.plot(
+                [t for t, _ in series],
+                [m for _, m in series],
+                label=f"{db} ({s['import']['users_done']:,} users)",
+                color=[ours, base][i % 2],
+            )
             plotted = True
     if plotted:
         ax.set_xlabel("seconds into the import")
         ax.set_ylabel("server RSS, all workers (MiB)")
-        ax.set_ylim(0, max(m for s in scale.values() for _, m in s.get("import", {}).get("rss_series_mib") or [(0, 1)]) * 1.15)
+        ax.set_ylim(
+            0,
+            max(
+                m
+                for s in scale.values()
+                for _, m in s.get("import", {}).get("rss_series_mib") or [(0, 1)]
+            )
+            * 1.15,
+        )
         ax.set_title("RSS during an Okta-style import (filter + POST per user)")
         ax.legend(fontsize=7)
     else:
         ax.set_axis_off()
 
-    fig.suptitle(f"deskgate benchmark — {results.get('machine', {}).get('cpu_count')} CPUs, "
-                 f"`{results.get('command')}`", fontsize=10)
+    fig.suptitle(
+        f"deskgate benchmark — {results.get('machine', {}).get('cpu_count')} CPUs, "
+        f"`{results.get('command')}`",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

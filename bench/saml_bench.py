@@ -70,7 +70,9 @@ Check = Any
 """A validator: takes a base64 response, returns True when it accepts it (or raises)."""
 
 
-def _measure(validators: list[tuple[str, str, Check]], responses: list[str], rounds: int = 5) -> list[Validator]:
+def _measure(
+    validators: list[tuple[str, str, Check]], responses: list[str], rounds: int = 5
+) -> list[Validator]:
     """Time each validator on every response, interleaved: the responses are cut into `rounds`
     chunks and every validator runs on a chunk before the next chunk starts (in a rotating
     order), so a slow minute of the machine hurts all of them alike."""
@@ -117,29 +119,50 @@ def in_process(count: int, *, sign_response: bool = False) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC)
     key = saml_responses.new_idp_key()
     sp_private, sp_cert = generate_sp_keypair(now, common_name="bench sp")
-    audience = Audience(acs_url=SP_ORIGIN + ACS_PATH, sp_entity_id=SP_ORIGIN + "/api/v1/sso/benchtoken/metadata/okta")
+    audience = Audience(
+        acs_url=SP_ORIGIN + ACS_PATH,
+        sp_entity_id=SP_ORIGIN + "/api/v1/sso/benchtoken/metadata/okta",
+    )
     built = time.perf_counter()
     responses = [
-        saml_responses.build_response(key, audience, f"agent{i:05d}@bench.example", now, sign_response=sign_response)
+        saml_responses.build_response(
+            key, audience, f"agent{i:05d}@bench.example", now, sign_response=sign_response
+        )
         for i in range(count)
     ]
     build_seconds = time.perf_counter() - built
 
-    sp = SPConfig(entity_id=audience.sp_entity_id, acs_url=audience.acs_url,
-                  private_key_pem=sp_private, certificate_pem=sp_cert, allow_unsolicited=True)
-    idp = IdPConfig(entity_id=saml_responses.IDP_ENTITY_ID, sso_url=saml_responses.IDP_SSO_URL,
-                    signing_certificates=(key.certificate_pem,))
+    sp = SPConfig(
+        entity_id=audience.sp_entity_id,
+        acs_url=audience.acs_url,
+        private_key_pem=sp_private,
+        certificate_pem=sp_cert,
+        allow_unsolicited=True,
+    )
+    idp = IdPConfig(
+        entity_id=saml_responses.IDP_ENTITY_ID,
+        sso_url=saml_responses.IDP_SSO_URL,
+        signing_certificates=(key.certificate_pem,),
+    )
 
     def ours(b64: str) -> bool:
         # The clock is read per call, as the ACS does (the responses are valid for 10 minutes).
-        return validate_response(b64, sp, idp, dt.datetime.now(dt.UTC)).name_id.endswith("@bench.example")
+        return validate_response(b64, sp, idp, dt.datetime.now(dt.UTC)).name_id.endswith(
+            "@bench.example"
+        )
 
-    stock_settings = OneLogin_Saml2_Settings(_stock_settings(audience, key), sp_validation_only=False)
+    stock_settings = OneLogin_Saml2_Settings(
+        _stock_settings(audience, key), sp_validation_only=False
+    )
     request_data = _request_data(audience)
 
     def stock(b64: str) -> bool:
         response = OneLogin_Saml2_Response(stock_settings, b64)
-        valid = bool(response.is_valid({**request_data, "post_data": {"SAMLResponse": b64}}, raise_exceptions=True))
+        valid = bool(
+            response.is_valid(
+                {**request_data, "post_data": {"SAMLResponse": b64}}, raise_exceptions=True
+            )
+        )
         return valid and response.get_nameid().endswith("@bench.example")
 
     bare = _bare_verifier(key)
@@ -187,7 +210,13 @@ def _stock_settings(audience: Audience, key: IdPKey) -> dict[str, Any]:
 
 def _request_data(audience: Audience) -> dict[str, Any]:
     url = urllib.parse.urlsplit(audience.acs_url)
-    return {"https": "on", "http_host": url.hostname, "server_port": 443, "script_name": url.path, "get_data": {}}
+    return {
+        "https": "on",
+        "http_host": url.hostname,
+        "server_port": 443,
+        "script_name": url.path,
+        "get_data": {},
+    }
 
 
 def _bare_verifier(key: IdPKey) -> Any:
@@ -217,7 +246,9 @@ def _bare_verifier(key: IdPKey) -> Any:
 # --- over HTTP --------------------------------------------------------------------------------
 
 
-async def post_sign_ins(acs_url: str, bodies: list[bytes], concurrency: int, deadline_s: float) -> dict[str, Any]:
+async def post_sign_ins(
+    acs_url: str, bodies: list[bytes], concurrency: int, deadline_s: float
+) -> dict[str, Any]:
     """POST each form body once with `concurrency` clients; a 303 is a sign-in."""
     import aiohttp
 
@@ -230,7 +261,9 @@ async def post_sign_ins(acs_url: str, bodies: list[bytes], concurrency: int, dea
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     deadline = time.monotonic() + deadline_s
     async with aiohttp.ClientSession(
-        connector=connector, cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(total=60)
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        timeout=aiohttp.ClientTimeout(total=60),
     ) as session:
 
         async def client() -> None:
@@ -240,10 +273,12 @@ async def post_sign_ins(acs_url: str, bodies: list[bytes], concurrency: int, dea
                     return
                 t0 = time.perf_counter()
                 try:
-                    async with session.post(acs_url, data=body, headers=headers, allow_redirects=False) as response:
+                    async with session.post(
+                        acs_url, data=body, headers=headers, allow_redirects=False
+                    ) as response:
                         text = await response.read()
                         status = response.status
-                except (aiohttp.ClientError, asyncio.TimeoutError) as problem:
+                except (TimeoutError, aiohttp.ClientError) as problem:
                     status, text = 0, str(problem).encode()
                 durations.append(time.perf_counter() - t0)
                 statuses[str(status)] = statuses.get(str(status), 0) + 1
@@ -273,6 +308,8 @@ def form_bodies(key: IdPKey, audience: Audience, count: int, users: int) -> list
     now = dt.datetime.now(dt.UTC)
     bodies = []
     for i in range(count):
-        b64 = saml_responses.build_response(key, audience, f"signin{i % users:05d}@bench.example", now)
+        b64 = saml_responses.build_response(
+            key, audience, f"signin{i % users:05d}@bench.example", now
+        )
         bodies.append(urllib.parse.urlencode({"SAMLResponse": b64}).encode())
     return bodies

@@ -42,7 +42,9 @@ class IdPKey:
 
     @property
     def certificate_b64(self) -> str:
-        return "".join(line for line in self.certificate_pem.strip().splitlines() if "-----" not in line)
+        return "".join(
+            line for line in self.certificate_pem.strip().splitlines() if "-----" not in line
+        )
 
 
 def new_idp_key() -> IdPKey:
@@ -73,10 +75,14 @@ def _okta_id() -> str:
 
 
 def _instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
-def _el(parent: etree._Element | None, ns: str, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+def _el(
+    parent: etree._Element | None, ns: str, tag: str, text: str | None = None, **attrs: str
+) -> etree._Element:
     if parent is None:
         el = etree.Element(f"{{{ns}}}{tag}", nsmap={"saml2p": NS_SAMLP, "saml2": NS_SAML})
     else:
@@ -97,7 +103,12 @@ class Audience:
 
 
 def build_response(
-    key: IdPKey, audience: Audience, email: str, now: datetime, *, sign_response: bool = False,
+    key: IdPKey,
+    audience: Audience,
+    email: str,
+    now: datetime,
+    *,
+    sign_response: bool = False,
     lifetime: timedelta = timedelta(minutes=10),
 ) -> str:
     """One IdP-initiated (unsolicited) response for `email`, base64 as the HTTP-POST binding sends it."""
@@ -110,14 +121,31 @@ def build_response(
     _el(assertion, NS_SAML, "Issuer", IDP_ENTITY_ID, Format=ENTITY_FORMAT)
     subject = _el(assertion, NS_SAML, "Subject")
     _el(subject, NS_SAML, "NameID", email, Format=EMAIL_FORMAT)
-    confirmation = _el(subject, NS_SAML, "SubjectConfirmation", Method="urn:oasis:names:tc:SAML:2.0:cm:bearer")
-    _el(confirmation, NS_SAML, "SubjectConfirmationData",
-        NotOnOrAfter=_instant(now + lifetime), Recipient=audience.acs_url)
-    conditions = _el(assertion, NS_SAML, "Conditions",
-                     NotBefore=_instant(now - timedelta(minutes=5)), NotOnOrAfter=_instant(now + lifetime))
+    confirmation = _el(
+        subject, NS_SAML, "SubjectConfirmation", Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"
+    )
+    _el(
+        confirmation,
+        NS_SAML,
+        "SubjectConfirmationData",
+        NotOnOrAfter=_instant(now + lifetime),
+        Recipient=audience.acs_url,
+    )
+    conditions = _el(
+        assertion,
+        NS_SAML,
+        "Conditions",
+        NotBefore=_instant(now - timedelta(minutes=5)),
+        NotOnOrAfter=_instant(now + lifetime),
+    )
     _el(_el(conditions, NS_SAML, "AudienceRestriction"), NS_SAML, "Audience", audience.sp_entity_id)
-    authn = _el(assertion, NS_SAML, "AuthnStatement", AuthnInstant=_instant(now - timedelta(seconds=30)),
-                SessionIndex=f"id{int(now.timestamp() * 1000)}.{secrets.randbelow(10**9)}")
+    authn = _el(
+        assertion,
+        NS_SAML,
+        "AuthnStatement",
+        AuthnInstant=_instant(now - timedelta(seconds=30)),
+        SessionIndex=f"id{int(now.timestamp() * 1000)}.{secrets.randbelow(10**9)}",
+    )
     context = _el(authn, NS_SAML, "AuthnContext")
     _el(context, NS_SAML, "AuthnContextClassRef", C.AC_PASSWORD_PROTECTED)
     statement = _el(assertion, NS_SAML, "AttributeStatement")
@@ -134,12 +162,22 @@ def build_response(
 
     signed_assertion = etree.fromstring(
         OneLogin_Saml2_Utils.add_sign(
-            etree.tostring(assertion), key.private_key_pem, key.certificate_pem,
-            sign_algorithm=C.RSA_SHA256, digest_algorithm=C.SHA256,
+            etree.tostring(assertion),
+            key.private_key_pem,
+            key.certificate_pem,
+            sign_algorithm=C.RSA_SHA256,
+            digest_algorithm=C.SHA256,
         )
     )
-    response = _el(None, NS_SAMLP, "Response", Destination=audience.acs_url, ID=_okta_id(),
-                   IssueInstant=_instant(now), Version="2.0")
+    response = _el(
+        None,
+        NS_SAMLP,
+        "Response",
+        Destination=audience.acs_url,
+        ID=_okta_id(),
+        IssueInstant=_instant(now),
+        Version="2.0",
+    )
     _el(response, NS_SAML, "Issuer", IDP_ENTITY_ID, Format=ENTITY_FORMAT)
     status = _el(response, NS_SAMLP, "Status")
     _el(status, NS_SAMLP, "StatusCode", Value="urn:oasis:names:tc:SAML:2.0:status:Success")
@@ -147,6 +185,10 @@ def build_response(
     xml = etree.tostring(response)
     if sign_response:
         xml = OneLogin_Saml2_Utils.add_sign(
-            xml, key.private_key_pem, key.certificate_pem, sign_algorithm=C.RSA_SHA256, digest_algorithm=C.SHA256
+            xml,
+            key.private_key_pem,
+            key.certificate_pem,
+            sign_algorithm=C.RSA_SHA256,
+            digest_algorithm=C.SHA256,
         )
     return base64.b64encode(xml).decode()

@@ -49,12 +49,36 @@ def _agent_id(millis: int) -> str:
     return f"{ids.AGENT}_{''.join(chars)}"
 
 
-_COLUMNS = ("id", "account_id", "user_name", "user_name_normalized", "emails", "email", "email_normalized", "first_name", "last_name", "display_name", "role",
-            "active", "source", "external_id", "password_hash", "locale", "title", "enterprise", "version",
-            "created_at", "updated_at", "last_sign_in_at", "scim_deleted_at")
+_COLUMNS = (
+    "id",
+    "account_id",
+    "user_name",
+    "user_name_normalized",
+    "emails",
+    "email",
+    "email_normalized",
+    "first_name",
+    "last_name",
+    "display_name",
+    "role",
+    "active",
+    "source",
+    "external_id",
+    "password_hash",
+    "locale",
+    "title",
+    "enterprise",
+    "version",
+    "created_at",
+    "updated_at",
+    "last_sign_in_at",
+    "scim_deleted_at",
+)
 
 
-def _write_batch(engine: Engine, account_id: str, first: int, last: int, base: dt.datetime) -> list[str]:
+def _write_batch(
+    engine: Engine, account_id: str, first: int, last: int, base: dt.datetime
+) -> list[str]:
     """Agents `first`..`last - 1` in one transaction; returns their ids.
 
     Values go through the `agents` columns' own types (UTC datetimes, JSON, booleans: the
@@ -66,7 +90,9 @@ def _write_batch(engine: Engine, account_id: str, first: int, last: int, base: d
     table = Agent.__table__
     missing = {column.name for column in table.columns} ^ set(_COLUMNS)
     if missing:
-        raise RuntimeError(f"the agents table changed ({sorted(missing)}): update bench/scale_bench.py")
+        raise RuntimeError(
+            f"the agents table changed ({sorted(missing)}): update bench/scale_bench.py"
+        )
     dialect = engine.dialect
     postgres = dialect.name == "postgresql"
 
@@ -78,10 +104,23 @@ def _write_batch(engine: Engine, account_id: str, first: int, last: int, base: d
 
     when = convert("created_at", base)  # only for its type; per-row values below
     del when
-    constants = {name: convert(name, value) for name, value in (
-        ("role", Role.AGENT.value), ("active", True), ("source", AgentSource.SCIM.value), ("enterprise", {}),
-        ("version", 1), ("password_hash", None), ("locale", "en-US"), ("title", None), ("last_sign_in_at", None),
-        ("scim_deleted_at", None), ("first_name", "Scale"), ("account_id", account_id))}
+    constants = {
+        name: convert(name, value)
+        for name, value in (
+            ("role", Role.AGENT.value),
+            ("active", True),
+            ("source", AgentSource.SCIM.value),
+            ("enterprise", {}),
+            ("version", 1),
+            ("password_hash", None),
+            ("locale", "en-US"),
+            ("title", None),
+            ("last_sign_in_at", None),
+            ("scim_deleted_at", None),
+            ("first_name", "Scale"),
+            ("account_id", account_id),
+        )
+    }
     start_millis = int(base.timestamp() * 1000)
     rows = []
     agent_ids = []
@@ -90,11 +129,20 @@ def _write_batch(engine: Engine, account_id: str, first: int, last: int, base: d
         at = convert("created_at", base + dt.timedelta(milliseconds=index))
         agent_id = _agent_id(start_millis + index)
         agent_ids.append(agent_id)
-        row = dict(constants, id=agent_id, user_name=email, user_name_normalized=email,
-                   emails=convert("emails", [{"value": email, "type": "work", "primary": True}]),
-                   email=email, email_normalized=email, last_name=f"Agent{index}",
-                   display_name=f"Scale Agent{index}", external_id=f"00uscale{index:012d}", created_at=at,
-                   updated_at=at)
+        row = dict(
+            constants,
+            id=agent_id,
+            user_name=email,
+            user_name_normalized=email,
+            emails=convert("emails", [{"value": email, "type": "work", "primary": True}]),
+            email=email,
+            email_normalized=email,
+            last_name=f"Agent{index}",
+            display_name=f"Scale Agent{index}",
+            external_id=f"00uscale{index:012d}",
+            created_at=at,
+            updated_at=at,
+        )
         rows.append(tuple(row[name] for name in _COLUMNS))
     with engine.begin() as conn:
         if postgres:
@@ -104,11 +152,15 @@ def _write_batch(engine: Engine, account_id: str, first: int, last: int, base: d
                     copy.write_row(values)
         else:
             placeholders = ", ".join("?" for _ in _COLUMNS)
-            conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows)
+            conn.exec_driver_sql(
+                f"INSERT INTO {table.name} ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows
+            )
     return agent_ids
 
 
-def bulk_load(engine: Engine, account_id: str, count: int, *, progress: Callable[[str], None] = print) -> dict[str, Any]:
+def bulk_load(
+    engine: Engine, account_id: str, count: int, *, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Insert `count` SCIM-provisioned agents into the account; returns timing and a sample of ids."""
     started = time.perf_counter()
     base = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
@@ -118,7 +170,9 @@ def bulk_load(engine: Engine, account_id: str, count: int, *, progress: Callable
     for first in range(0, count, BATCH):
         last = min(first + BATCH, count)
         written = _write_batch(engine, account_id, first, last, base)
-        sample_ids += [agent_id for offset, agent_id in enumerate(written) if first + offset in sampled]
+        sample_ids += [
+            agent_id for offset, agent_id in enumerate(written) if first + offset in sampled
+        ]
         if time.monotonic() > next_report:
             progress(f"    {last:,} / {count:,} agents loaded")
             next_report = time.monotonic() + 15
@@ -127,7 +181,9 @@ def bulk_load(engine: Engine, account_id: str, count: int, *, progress: Callable
     table = Agent.__table__
     with engine.begin() as conn:
         conn.execute(text("ANALYZE"))
-        total = conn.execute(select(func.count()).select_from(table).where(table.c.account_id == account_id)).scalar()
+        total = conn.execute(
+            select(func.count()).select_from(table).where(table.c.account_id == account_id)
+        ).scalar()
     return {
         "agents": int(total or 0),
         "load_seconds": round(loaded, 1),
@@ -137,8 +193,17 @@ def bulk_load(engine: Engine, account_id: str, count: int, *, progress: Callable
     }
 
 
-async def _latencies(base_url: str, token: str, *, agents: int, sample_ids: list[str], lookups: int,
-                     pages: int, patches: int, deadline_s: float) -> dict[str, Any]:
+async def _latencies(
+    base_url: str,
+    token: str,
+    *,
+    agents: int,
+    sample_ids: list[str],
+    lookups: int,
+    pages: int,
+    patches: int,
+    deadline_s: float,
+) -> dict[str, Any]:
     rng = random.Random(11)
     client = scim_client.Client(base_url, token, 1)
     errors: list[str] = []
@@ -153,8 +218,10 @@ async def _latencies(base_url: str, token: str, *, agents: int, sample_ids: list
             if time.monotonic() > deadline:
                 break
             email = scale_email(rng.randrange(agents))
-            query = urllib.parse.urlencode({"filter": f'userName eq "{email}"', "startIndex": 1, "count": 100},
-                                          quote_via=urllib.parse.quote)
+            query = urllib.parse.urlencode(
+                {"filter": f'userName eq "{email}"', "startIndex": 1, "count": 100},
+                quote_via=urllib.parse.quote,
+            )
             status, payload, seconds = await client.call("GET", f"/Users?{query}")
             filter_durations.append(seconds)
             if status != 200 or orjson.loads(payload).get("totalResults") != 1:
@@ -167,7 +234,9 @@ async def _latencies(base_url: str, token: str, *, agents: int, sample_ids: list
             if time.monotonic() > deadline:
                 break
             start_index = max(1, total - 100 * (page + 1) + 1)
-            status, payload, seconds = await client.call("GET", f"/Users?startIndex={start_index}&count=100")
+            status, payload, seconds = await client.call(
+                "GET", f"/Users?startIndex={start_index}&count=100"
+            )
             page_durations.append(seconds)
             listed = len(orjson.loads(payload).get("Resources") or []) if status == 200 else 0
             if status != 200 or listed != min(100, total - start_index + 1):
@@ -178,8 +247,12 @@ async def _latencies(base_url: str, token: str, *, agents: int, sample_ids: list
             if time.monotonic() > deadline:
                 break
             agent_id = sample_ids[rng.randrange(len(sample_ids))]
-            body = orjson.dumps({"schemas": [scim_client.PATCH_SCHEMA],
-                                 "Operations": [{"op": "replace", "value": {"active": i % 2 == 1}}]})
+            body = orjson.dumps(
+                {
+                    "schemas": [scim_client.PATCH_SCHEMA],
+                    "Operations": [{"op": "replace", "value": {"active": i % 2 == 1}}],
+                }
+            )
             status, payload, seconds = await client.call("PATCH", f"/Users/{agent_id}", body)
             patch_durations.append(seconds)
             if status not in (200, 204):
@@ -200,13 +273,27 @@ def latencies(base_url: str, token: str, **kwargs: Any) -> dict[str, Any]:
     return scim_client.run_async(_latencies(base_url, token, **kwargs))
 
 
-def import_with_rss(server: Server, base_url: str, token: str, *, users: int, concurrency: int, run: str,
-                    deadline_s: float) -> dict[str, Any]:
+def import_with_rss(
+    server: Server,
+    base_url: str,
+    token: str,
+    *,
+    users: int,
+    concurrency: int,
+    run: str,
+    deadline_s: float,
+) -> dict[str, Any]:
     """The Okta import of `users` new users while sampling the server's RSS."""
     with RssSampler(server, interval=0.5) as sampler:
         result = scim_client.run_async(
-            scim_client.import_users(base_url, token, users=users, concurrency=concurrency, run=run,
-                                     deadline_s=deadline_s)
+            scim_client.import_users(
+                base_url,
+                token,
+                users=users,
+                concurrency=concurrency,
+                run=run,
+                deadline_s=deadline_s,
+            )
         )
     samples = sampler.samples
     mib = 1024 * 1024

@@ -96,29 +96,43 @@ class Client:
     async def close(self) -> None:
         await self.session.close()
 
-    async def call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes, float]:
+    async def call(
+        self, method: str, path: str, body: bytes | None = None
+    ) -> tuple[int, bytes, float]:
         """(status, body, seconds); status 0 when the request failed without an answer."""
         started = time.perf_counter()
         try:
             async with self.session.request(
-                method, self.base_url + path, data=body, headers=self.json_headers if body is not None else None,
+                method,
+                self.base_url + path,
+                data=body,
+                headers=self.json_headers if body is not None else None,
                 allow_redirects=False,
             ) as response:
                 payload = await response.read()
                 status = response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as problem:
+        except (TimeoutError, aiohttp.ClientError) as problem:
             return 0, f"{type(problem).__name__}: {problem}".encode(), time.perf_counter() - started
         return status, payload, time.perf_counter() - started
 
 
 def _filter_path(email: str) -> str:
-    query = urllib.parse.urlencode({"filter": f'userName eq "{email}"', "startIndex": 1, "count": 100},
-                                  quote_via=urllib.parse.quote)
+    query = urllib.parse.urlencode(
+        {"filter": f'userName eq "{email}"', "startIndex": 1, "count": 100},
+        quote_via=urllib.parse.quote,
+    )
     return f"/Users?{query}"
 
 
-async def _step(client: Client, tally: Tally, step: str, method: str, path: str, expect: int | tuple[int, ...],
-                body: bytes | None = None) -> bytes | None:
+async def _step(
+    client: Client,
+    tally: Tally,
+    step: str,
+    method: str,
+    path: str,
+    expect: int | tuple[int, ...],
+    body: bytes | None = None,
+) -> bytes | None:
     status, payload, seconds = await client.call(method, path, body)
     tally.durations[step].append(seconds)
     key = f"{step} {status}"
@@ -129,7 +143,9 @@ async def _step(client: Client, tally: Tally, step: str, method: str, path: str,
     return payload
 
 
-async def okta_user_lifecycle(client: Client, tally: Tally, run: str, index: int, *, steps: int = 5) -> str | None:
+async def okta_user_lifecycle(
+    client: Client, tally: Tally, run: str, index: int, *, steps: int = 5
+) -> str | None:
     """The five requests Okta sends for one new agent (or the first `steps`); returns its id."""
     email = user_name(run, index)
     found = await _step(client, tally, "filter", "GET", _filter_path(email), 200)
@@ -140,7 +156,9 @@ async def okta_user_lifecycle(client: Client, tally: Tally, run: str, index: int
         return None
     if steps < 2:
         return None
-    created = await _step(client, tally, "create", "POST", "/Users", 201, orjson.dumps(okta_user(run, index)))
+    created = await _step(
+        client, tally, "create", "POST", "/Users", 201, orjson.dumps(okta_user(run, index))
+    )
     if created is None:
         return None
     user_id = str(orjson.loads(created).get("id", ""))
@@ -153,14 +171,19 @@ async def okta_user_lifecycle(client: Client, tally: Tally, run: str, index: int
     if await _step(client, tally, "get", "GET", path, 200) is None or steps < 4:
         return user_id
     replacement = {**okta_user(run, index, given="Renamed"), "id": user_id}
-    if await _step(client, tally, "replace", "PUT", path, 200, orjson.dumps(replacement)) is None or steps < 5:
+    if (
+        await _step(client, tally, "replace", "PUT", path, 200, orjson.dumps(replacement)) is None
+        or steps < 5
+    ):
         return user_id
     # RFC 7644 §3.5.2: 200 with the resource, or 204 No Content (scim2-server answers 204).
     await _step(client, tally, "deactivate", "PATCH", path, (200, 204), DEACTIVATE)
     return user_id
 
 
-async def run_pool(concurrency: int, count: int, job: Callable[[int], Awaitable[None]], deadline_s: float) -> tuple[int, float, bool]:
+async def run_pool(
+    concurrency: int, count: int, job: Callable[[int], Awaitable[None]], deadline_s: float
+) -> tuple[int, float, bool]:
     """Run `job(i)` for i in range(count) on `concurrency` workers; returns (done, seconds,
     stopped_early). Workers take no new index once `deadline_s` has passed."""
     next_index = 0
@@ -217,7 +240,9 @@ class Crawl:
         }
 
 
-async def crawl(client: Client, expected_user_names: set[str], *, count: int = 100, max_pages: int | None = None) -> Crawl:
+async def crawl(
+    client: Client, expected_user_names: set[str], *, count: int = 100, max_pages: int | None = None
+) -> Crawl:
     """List every user, `count` at a time, the way an IdP's import does: follow startIndex until
     a page is empty or startIndex passes totalResults."""
     max_pages = max_pages or (len(expected_user_names) // count) * 2 + 20
@@ -227,7 +252,9 @@ async def crawl(client: Client, expected_user_names: set[str], *, count: int = 1
     first_error = None
     started = time.perf_counter()
     while pages < max_pages:
-        status, payload, seconds = await client.call("GET", f"/Users?startIndex={start_index}&count={count}")
+        status, payload, seconds = await client.call(
+            "GET", f"/Users?startIndex={start_index}&count={count}"
+        )
         durations.append(seconds)
         pages += 1
         if status != 200:
@@ -259,8 +286,16 @@ async def crawl(client: Client, expected_user_names: set[str], *, count: int = 1
     )
 
 
-async def okta_workload(base_url: str, token: str, *, users: int, concurrency: int, run: str,
-                        deadline_s: float, crawl_after: bool = True) -> dict[str, Any]:
+async def okta_workload(
+    base_url: str,
+    token: str,
+    *,
+    users: int,
+    concurrency: int,
+    run: str,
+    deadline_s: float,
+    crawl_after: bool = True,
+) -> dict[str, Any]:
     """Okta's pattern for `users` new agents with `concurrency` clients, then the crawl."""
     client = Client(base_url, token, concurrency)
     tally = Tally()
@@ -286,16 +321,22 @@ async def okta_workload(base_url: str, token: str, *, users: int, concurrency: i
             "error_samples": tally.samples,
             "statuses": tally.statuses,
             "latency": Latency.of(tally.all_durations()).as_dict(),
-            "steps": {step: Latency.of(values).as_dict() for step, values in tally.durations.items()},
+            "steps": {
+                step: Latency.of(values).as_dict() for step, values in tally.durations.items()
+            },
         }
         if crawl_after:
-            result["crawl"] = (await crawl(client, {user_name(run, i) for i in range(done)})).as_dict()
+            result["crawl"] = (
+                await crawl(client, {user_name(run, i) for i in range(done)})
+            ).as_dict()
         return result
     finally:
         await client.close()
 
 
-async def crawl_users(base_url: str, token: str, expected_user_names: set[str], *, count: int = 100) -> dict[str, Any]:
+async def crawl_users(
+    base_url: str, token: str, expected_user_names: set[str], *, count: int = 100
+) -> dict[str, Any]:
     client = Client(base_url, token, 1)
     try:
         return (await crawl(client, expected_user_names, count=count)).as_dict()
@@ -303,8 +344,16 @@ async def crawl_users(base_url: str, token: str, expected_user_names: set[str], 
         await client.close()
 
 
-async def import_users(base_url: str, token: str, *, users: int, concurrency: int, run: str,
-                       deadline_s: float, on_progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+async def import_users(
+    base_url: str,
+    token: str,
+    *,
+    users: int,
+    concurrency: int,
+    run: str,
+    deadline_s: float,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """An Okta import of new users: `filter userName eq` then POST, for each."""
     client = Client(base_url, token, concurrency)
     tally = Tally()

@@ -13,7 +13,9 @@ from deskgate.web.server import serve
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.serve", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("app")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
@@ -21,8 +23,14 @@ def main() -> None:
     parser.add_argument("--factory", action="store_true")
     args = parser.parse_args()
     serve(
-        args.app, host=args.host, port=args.port, workers=args.workers, factory=args.factory,
-        loop="uvloop", http="httptools", log_level="warning",
+        args.app,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        factory=args.factory,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
     )
 
 

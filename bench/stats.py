@@ -43,4 +43,7 @@ class Latency:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {key: round(value, 3) if isinstance(value, float) else value for key, value in asdict(self).items()}
+        return {
+            key: round(value, 3) if isinstance(value, float) else value
+            for key, value in asdict(self).items()
+        }

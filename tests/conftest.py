@@ -27,16 +27,20 @@ from deskgate.store.models import Base
 from deskgate.web.app import create_app
 
 from helpers import TEST_PASSWORD
+
 # Chromium through Playwright, defined once for the whole suite: a second sync Playwright in
 # the same process fails ("Sync API inside the asyncio loop").
 from support.browser import browser, new_context, playwright, pytest_runtest_makereport, screenshot  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _backend() -> str:
     backend = os.environ.get("DESKGATE_TEST_DATABASE", "sqlite")
     if backend not in ("sqlite", "postgresql"):
-        raise pytest.UsageError(f"DESKGATE_TEST_DATABASE must be sqlite or postgresql, not {backend!r}")
+        raise pytest.UsageError(
+            f"DESKGATE_TEST_DATABASE must be sqlite or postgresql, not {backend!r}"
+        )
     return backend
 
 
@@ -127,7 +131,9 @@ class AccountFixture:
 def make_account(db: Session):  # type: ignore[no-untyped-def]
     counter = iter(range(1, 10_000))
 
-    def make(plan: str = "scale-plus", name: str | None = None, admin_email: str | None = None) -> AccountFixture:
+    def make(
+        plan: str = "scale-plus", name: str | None = None, admin_email: str | None = None
+    ) -> AccountFixture:
         n = next(counter)
         created = account_service.create_account(
             db,

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 TEST_PASSWORD = "correct horse battery"
 
@@ -41,7 +44,9 @@ def post_form(client: Any, page_path: str, action: str, data: dict[str, str], **
 
 
 def sign_in(client: TestClient, email: str, password: str = TEST_PASSWORD, next: str = "") -> Any:
-    return post_form(client, "/login", "/login", {"email": email, "password": password, "next": next})
+    return post_form(
+        client, "/login", "/login", {"email": email, "password": password, "next": next}
+    )
 
 
 def race(
@@ -68,14 +73,14 @@ def race(
             try:
                 if prepare is not None:
                     prepare(client, n)
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
             barrier.wait()
             if errors:
                 return
             try:
                 results[n] = action(client, n)
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]

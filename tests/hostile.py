@@ -13,25 +13,60 @@ from urllib.parse import quote_from_bytes
 from hypothesis import strategies as st
 
 NASTY_TEXTS = [
-    "\x00", "a\x00b", "\x01", "\x1b[31m", "\x7f", "\r\nSet-Cookie: x=1", "\t",
-    "\ud800", "\udfff", "a\udc80b", "\ufeff", "\u202e", "\ufffe", "\U0010ffff",
-    "%00", "%ff", "%ED%A0%80", "'", '"', "\\", "' OR 1=1 --", "<script>", "${jndi:x}", "../../etc/passwd",
-    "o'brien@example.com", "ada@example.com\x00", "a" * 321 + "@example.com", "é@example.com",
+    "\x00",
+    "a\x00b",
+    "\x01",
+    "\x1b[31m",
+    "\x7f",
+    "\r\nSet-Cookie: x=1",
+    "\t",
+    "\ud800",
+    "\udfff",
+    "a\udc80b",
+    "\ufeff",
+    "\u202e",
+    "\ufffe",
+    "\U0010ffff",
+    "%00",
+    "%ff",
+    "%ED%A0%80",
+    "'",
+    '"',
+    "\\",
+    "' OR 1=1 --",
+    "<script>",
+    "${jndi:x}",
+    "../../etc/passwd",
+    "o'brien@example.com",
+    "ada@example.com\x00",
+    "a" * 321 + "@example.com",
+    "é@example.com",
 ]
 
 HUGE_INTEGERS = [2**31, 2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63) - 1, -(2**64), 10**30, 10**400]
 
 
 def _long(sizes: tuple[int, ...]) -> st.SearchStrategy[str]:
-    return st.builds(lambda n, c: c * n, st.sampled_from(sizes), st.sampled_from(["x", "é", "\x00", "\U0001f600"]))
+    return st.builds(
+        lambda n, c: c * n,
+        st.sampled_from(sizes),
+        st.sampled_from(["x", "é", "\x00", "\U0001f600"]),
+    )
 
 
 def _texts(longest: int) -> st.SearchStrategy[str]:
     return st.one_of(
         st.sampled_from(NASTY_TEXTS),
         st.text(max_size=30),
-        st.text(st.characters(codec=None, categories=["Cc", "Cs", "Co", "Cn", "Zl", "Zp"]), max_size=8),
-        st.builds(lambda a, b, c: a + b + c, st.text(max_size=8), st.sampled_from(NASTY_TEXTS), st.text(max_size=8)),
+        st.text(
+            st.characters(codec=None, categories=["Cc", "Cs", "Co", "Cn", "Zl", "Zp"]), max_size=8
+        ),
+        st.builds(
+            lambda a, b, c: a + b + c,
+            st.text(max_size=8),
+            st.sampled_from(NASTY_TEXTS),
+            st.text(max_size=8),
+        ),
         _long(tuple(n for n in (256, 257, 401, 1025, 4097, 16_385) if n <= longest)),
     )
 
@@ -69,7 +104,9 @@ def urlencoded(fields: list[tuple[str | bytes, str | bytes]]) -> bytes:
 
 
 json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), integers, st.floats(allow_nan=False, allow_infinity=False), text),
+    st.one_of(
+        st.none(), st.booleans(), integers, st.floats(allow_nan=False, allow_infinity=False), text
+    ),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(text, children, max_size=3),
     max_leaves=8,
 )
@@ -95,6 +132,8 @@ raw_json = st.one_of(
     st.builds(lambda n: b"[" * n + b"]" * n, st.integers(30, 5000)),
     st.builds(lambda n: b'{"a":' * n + b"1" + b"}" * n, st.integers(30, 2000)),
     st.binary(max_size=60),
-    st.sampled_from([b"", b"{", b'{"a": NaN}', b"1e400", b'"\\u0000"', b'"\\ud800"', b'{"\\u0000": 1}']),
+    st.sampled_from(
+        [b"", b"{", b'{"a": NaN}', b"1e400", b'"\\u0000"', b'"\\ud800"', b'{"\\u0000": 1}']
+    ),
 )
 """JSON-ish bodies that are not JSON, or that JSON libraries disagree on."""

@@ -46,5 +46,8 @@ def create_app() -> BearerTokenASGIApplication:
     )
     service = ScimService(provider, secret=secrets.token_urlsafe(32))
     return BearerTokenASGIApplication(
-        os.environ["SCIM2_BENCH_TOKEN"], storage=AsyncInMemoryStorage(), provider=provider, service=service
+        os.environ["SCIM2_BENCH_TOKEN"],
+        storage=AsyncInMemoryStorage(),
+        provider=provider,
+        service=service,
     )

@@ -73,7 +73,11 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes")
-@click.option("--demo", is_flag=True, help="Create a 'Demo' account on Scale Plus (once) and print its sign-in.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Create a 'Demo' account on Scale Plus (once) and print its sign-in.",
+)
 def serve(host: str, port: int, workers: int, demo: bool) -> None:
     """Apply migrations, then serve the web app."""
     from deskgate.web import server
@@ -139,14 +143,22 @@ def accounts() -> None:
 @click.option("--admin-last-name", required=True, help="the admin's last name")
 @click.option("--admin-password", default=None, help="generated and printed when omitted")
 def accounts_create(
-    name: str, plan: str, admin_email: str, admin_first_name: str, admin_last_name: str,
+    name: str,
+    plan: str,
+    admin_email: str,
+    admin_first_name: str,
+    admin_last_name: str,
     admin_password: str | None,
 ) -> None:
     """Create an account with its first admin; prints JSON."""
     with _transaction(_settings()) as session:
         created = account_service.create_account(
-            session, name=name, plan=plan, admin_email=admin_email,
-            admin_first_name=admin_first_name, admin_last_name=admin_last_name,
+            session,
+            name=name,
+            plan=plan,
+            admin_email=admin_email,
+            admin_first_name=admin_first_name,
+            admin_last_name=admin_last_name,
             admin_password=admin_password,
         )
         result: dict[str, Any] = {
@@ -187,8 +199,6 @@ def agents_list(account_id: str, as_json: bool) -> None:
     _print_json(rows)
 
 
-
-
 @main.group("retention")
 def retention_group() -> None:
     """Pruning of expired and old rows (every serving node also does this on a timer)."""
@@ -219,7 +229,9 @@ def sso() -> None:
 @click.option("--idp", "idp_kind", required=True, type=click.Choice([k.value for k in IdPKind]))
 @click.option("--metadata-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--metadata-url", default=None)
-def sso_configure(account_id: str, idp_kind: str, metadata_file: Path | None, metadata_url: str | None) -> None:
+def sso_configure(
+    account_id: str, idp_kind: str, metadata_file: Path | None, metadata_url: str | None
+) -> None:
     """Connect an account to its IdP and turn SSO on; prints the values to give the IdP."""
     if (metadata_file is None) == (metadata_url is None):
         _fail("give exactly one of --metadata-file or --metadata-url")
@@ -270,5 +282,7 @@ def sso_configure(account_id: str, idp_kind: str, metadata_file: Path | None, me
             "scim_token": saved.scim.token if saved.scim else None,
         }
         if saved.scim is None:
-            result["scim_token_note"] = "unchanged: the account already has a SCIM token (rotate it on the Security page)"
+            result["scim_token_note"] = (
+                "unchanged: the account already has a SCIM token (rotate it on the Security page)"
+            )
     _print_json(result)

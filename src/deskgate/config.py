@@ -68,7 +68,9 @@ class Settings(BaseSettings):
             return None
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"DESKGATE_METRICS_BIND must be host:port (e.g. 127.0.0.1:9100), not {value!r}")
+            raise ValueError(
+                f"DESKGATE_METRICS_BIND must be host:port (e.g. 127.0.0.1:9100), not {value!r}"
+            )
         return value
 
     @property
@@ -96,7 +98,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     if environ is None:
         return Settings(**overrides)  # type: ignore[arg-type]
     prefixed = {
-        key[len("DESKGATE_"):].lower(): value
+        key[len("DESKGATE_") :].lower(): value
         for key, value in environ.items()
         if key.startswith("DESKGATE_")
     }

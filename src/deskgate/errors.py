@@ -1,13 +1,13 @@
 """Domain errors raised by services; the web and CLI edges turn them into responses.
 
-    DeskgateError                 message for the person who must act, plus facts
-    ├── InvalidInput              bad value from a form, the CLI or an API body (400/exit 2)
-    ├── NotFound                  no such thing in this account (404)
-    ├── Conflict                  uniqueness clash, e.g. an email already taken (409)
-    ├── Forbidden                 signed in, but not allowed (403)
-    ├── NotAuthenticated          no valid session or token (401)
-    ├── TooManyAttempts           sign-in throttled (429), with retry_after seconds
-    └── SignInRefused             credentials or SSO refused; the message is safe to show
+DeskgateError                 message for the person who must act, plus facts
+├── InvalidInput              bad value from a form, the CLI or an API body (400/exit 2)
+├── NotFound                  no such thing in this account (404)
+├── Conflict                  uniqueness clash, e.g. an email already taken (409)
+├── Forbidden                 signed in, but not allowed (403)
+├── NotAuthenticated          no valid session or token (401)
+├── TooManyAttempts           sign-in throttled (429), with retry_after seconds
+└── SignInRefused             credentials or SSO refused; the message is safe to show
 """
 
 from __future__ import annotations

@@ -146,5 +146,5 @@ def scrape_registry() -> CollectorRegistry:
 
 def exposition(accept: str | None) -> tuple[bytes, str]:
     """The scrape body and its content type, in the format the scraper's Accept header asks for."""
-    encoder, content_type = choose_encoder(accept)
+    encoder, content_type = choose_encoder(accept or "")
     return encoder(scrape_registry()), content_type

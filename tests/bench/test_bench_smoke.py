@@ -21,10 +21,24 @@ ON_POSTGRES = os.environ.get("DESKGATE_TEST_DATABASE") == "postgresql"
 
 
 def _bench_args(tmp_path: Path) -> list[str]:
-    args = [sys.executable, "-m", "bench", "--smoke", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")]
+    args = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--smoke",
+        "--work",
+        str(tmp_path / "work"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     args += ["--peers", "scim2-server,jackson-mem" if WITH_NODE else "scim2-server"]
     if ON_POSTGRES:
-        args += ["--databases", "postgresql", "--postgres-url", os.environ["DESKGATE_TEST_DATABASE_URL"]]
+        args += [
+            "--databases",
+            "postgresql",
+            "--postgres-url",
+            os.environ["DESKGATE_TEST_DATABASE_URL"],
+        ]
     else:
         args += ["--databases", "sqlite"]
     return args
@@ -32,7 +46,11 @@ def _bench_args(tmp_path: Path) -> list[str]:
 
 def test_bench_smoke_run_completes_without_errors(tmp_path: Path) -> None:
     done = subprocess.run(
-        _bench_args(tmp_path), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        _bench_args(tmp_path),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     assert done.returncode == 0, done.stderr[-4000:]

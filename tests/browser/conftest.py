@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from deskgate.config import load_settings
 from deskgate.web.app import create_app
+
 from support.server import serve_app
 
 pytestmark = pytest.mark.browser
@@ -36,8 +37,9 @@ def live_server(engine, database_url) -> Iterator[LiveServer]:
     """deskgate on a real port; its base URL is what every absolute URL (ACS, entity ID) uses."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    settings = load_settings({}, database_url=database_url, base_url=base_url,
-                             secret_key="browser-test-secret")
+    settings = load_settings(
+        {}, database_url=database_url, base_url=base_url, secret_key="browser-test-secret"
+    )
     app = create_app(settings, engine=engine)
     with serve_app(app, port=port) as url:
         assert url == base_url

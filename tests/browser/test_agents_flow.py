@@ -17,7 +17,9 @@ def sign_in(page, base_url: str, email: str, password: str = TEST_PASSWORD) -> N
     page.click("button[type=submit]")
 
 
-def test_admin_adds_then_deactivates_an_agent_who_is_signed_out_at_once(live_server, make_account, new_context, readme_shot):
+def test_admin_adds_then_deactivates_an_agent_who_is_signed_out_at_once(
+    live_server, make_account, new_context, readme_shot
+):
     account = make_account(name="Acme Support")
     base = live_server.base_url
 
@@ -57,7 +59,9 @@ def test_admin_adds_then_deactivates_an_agent_who_is_signed_out_at_once(live_ser
     assert "deactivated" in agent.locator("[role=alert]").inner_text()
 
 
-def test_wrong_password_shows_a_clear_message_in_the_browser(live_server, make_account, new_context):
+def test_wrong_password_shows_a_clear_message_in_the_browser(
+    live_server, make_account, new_context
+):
     account = make_account()
     page = new_context().new_page()
     sign_in(page, live_server.base_url, account.admin_email, "not my password")

@@ -11,7 +11,13 @@ from support.simplesamlphp import IdPUser, start_simplesamlphp, submit_login_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.idp]
 
-AGENT = IdPUser(username="kim", password="kim-password-1", email="kim@acme.test", first_name="Kim", last_name="Lee")
+AGENT = IdPUser(
+    username="kim",
+    password="kim-password-1",
+    email="kim@acme.test",
+    first_name="Kim",
+    last_name="Lee",
+)
 SCIM = "application/scim+json"
 
 
@@ -26,7 +32,9 @@ def admin_page(new_context, base, account):
     return page
 
 
-def test_generate_copy_and_rotate_scim_credentials(live_server, make_account, new_context, readme_shot):
+def test_generate_copy_and_rotate_scim_credentials(
+    live_server, make_account, new_context, readme_shot
+):
     base = live_server.base_url
     account = make_account()
     page = admin_page(new_context, base, account)
@@ -38,7 +46,9 @@ def test_generate_copy_and_rotate_scim_credentials(live_server, make_account, ne
     scim_base = page.locator("#scim-base-url").inner_text()
     users = f"{scim_base}/Users"
     assert httpx.get(users, headers={"Authorization": f"Bearer {first}"}).status_code == 200
-    assert httpx.get(users, headers={"Authorization": first}).status_code == 200  # Okta Header Auth: bare token
+    assert (
+        httpx.get(users, headers={"Authorization": first}).status_code == 200
+    )  # Okta Header Auth: bare token
     readme_shot(page, "scim-credentials")
 
     # Rotate with no grace: the old token stops at once, the new one works.
@@ -60,7 +70,9 @@ def test_generate_copy_and_rotate_scim_credentials(live_server, make_account, ne
     assert f"…{third[-4:]}" in page.locator("#scim").inner_text()
 
 
-def test_okta_deactivation_signs_the_agent_out_and_refuses_their_next_sso(live_server, make_account, new_context, tmp_path):
+def test_okta_deactivation_signs_the_agent_out_and_refuses_their_next_sso(
+    live_server, make_account, new_context, tmp_path
+):
     base = live_server.base_url
     account = make_account()
     idp = start_simplesamlphp(tmp_path / "idp", users=[AGENT], hostname="idp.localhost")
@@ -77,12 +89,19 @@ def test_okta_deactivation_signs_the_agent_out_and_refuses_their_next_sso(live_s
         headers = {"Authorization": f"Bearer {token}", "Content-Type": SCIM, "Accept": SCIM}
 
         # Okta creates the agent, who signs in through the IdP.
-        created = httpx.post(f"{scim_base}/Users", headers=headers, json={
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": AGENT.email,
-            "name": {"givenName": "Kim", "familyName": "Lee"},
-            "emails": [{"primary": True, "value": AGENT.email, "type": "work"}],
-            "active": True, "password": "ignored-by-deskgate", "groups": [],
-        })
+        created = httpx.post(
+            f"{scim_base}/Users",
+            headers=headers,
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": AGENT.email,
+                "name": {"givenName": "Kim", "familyName": "Lee"},
+                "emails": [{"primary": True, "value": AGENT.email, "type": "work"}],
+                "active": True,
+                "password": "ignored-by-deskgate",
+                "groups": [],
+            },
+        )
         assert created.status_code == 201, created.text
         user_id = created.json()["id"]
         agent = new_context().new_page()
@@ -91,10 +110,14 @@ def test_okta_deactivation_signs_the_agent_out_and_refuses_their_next_sso(live_s
         agent.wait_for_url(f"{base}/console")
 
         # Okta deactivates: the very next request lands on the sign-in page.
-        patch = httpx.patch(f"{scim_base}/Users/{user_id}", headers=headers, json={
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "replace", "value": {"active": False}}],
-        })
+        patch = httpx.patch(
+            f"{scim_base}/Users/{user_id}",
+            headers=headers,
+            json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "value": {"active": False}}],
+            },
+        )
         assert patch.status_code == 200, patch.text
         assert patch.json()["active"] is False
         agent.reload()

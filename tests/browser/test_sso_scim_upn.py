@@ -13,8 +13,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.idp]
 
 UPN, MAIL = "sam.rivera@acme.onmicrosoft.test", "sam@acme.test"
 UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
-AGENT = IdPUser(username="sam", password="sam-password-1", email=MAIL, first_name="Sam", last_name="Rivera",
-                extra_attributes={"upn": [UPN]}, entra_claims=False)
+AGENT = IdPUser(
+    username="sam",
+    password="sam-password-1",
+    email=MAIL,
+    first_name="Sam",
+    last_name="Rivera",
+    extra_attributes={"upn": [UPN]},
+    entra_claims=False,
+)
 
 
 @pytest.fixture
@@ -25,7 +32,9 @@ def idp(tmp_path):
 
 
 @pytest.mark.parametrize("match", ["user_name", "email"])
-def test_upn_name_id_signs_in_the_scim_agent_whose_email_differs(live_server, make_account, new_context, idp, match):
+def test_upn_name_id_signs_in_the_scim_agent_whose_email_differs(
+    live_server, make_account, new_context, idp, match
+):
     base = live_server.base_url
     account = make_account()
     admin = new_context().new_page()
@@ -46,11 +55,16 @@ def test_upn_name_id_signs_in_the_scim_agent_whose_email_differs(live_server, ma
     sp_entity_id = admin.locator("#sp-entity-id").inner_text()
     sp_metadata = httpx.get(admin.locator("#sp-metadata-url").inner_text()).text
 
-    created = httpx.post(f"{base}/scim/v2/{account.id}/Users", headers={"Authorization": f"Bearer {token}"}, json={
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": UPN,
-        "name": {"givenName": "Sam", "familyName": "Rivera"},
-        "emails": [{"value": MAIL, "type": "work", "primary": True}],
-    })
+    created = httpx.post(
+        f"{base}/scim/v2/{account.id}/Users",
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": UPN,
+            "name": {"givenName": "Sam", "familyName": "Rivera"},
+            "emails": [{"value": MAIL, "type": "work", "primary": True}],
+        },
+    )
     assert created.status_code == 201, created.text
 
     # The IdP sends the UPN as NameID (Unspecified), and the mail as the 'email' attribute.

@@ -13,7 +13,13 @@ from support.simplesamlphp import IdPUser, start_simplesamlphp, submit_login_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.idp]
 
-AGENT = IdPUser(username="sam", password="sam-password-1", email="sam@acme.test", first_name="Sam", last_name="Rivera")
+AGENT = IdPUser(
+    username="sam",
+    password="sam-password-1",
+    email="sam@acme.test",
+    first_name="Sam",
+    last_name="Rivera",
+)
 ADMIN_PASSWORD = TEST_PASSWORD
 
 
@@ -34,7 +40,10 @@ def admin_connects_the_idp(page, base, account, idp, shot) -> dict[str, str]:
     page.wait_for_url(f"{base}/console")
     page.click("a[href='/manage/security']")
     page.wait_for_url(f"{base}/manage/security")
-    values = {key: page.locator(f"#{key}").inner_text() for key in ("acs-url", "sso-token", "sp-entity-id", "sp-metadata-url", "sso-login-url")}
+    values = {
+        key: page.locator(f"#{key}").inner_text()
+        for key in ("acs-url", "sso-token", "sp-entity-id", "sp-metadata-url", "sso-login-url")
+    }
     assert values["acs-url"] == f"{base}/api/v1/sso/{account.sso_token}/acs/okta"
     assert values["sso-token"] == account.sso_token
     shot(page, "security-before")
@@ -52,7 +61,9 @@ def admin_connects_the_idp(page, base, account, idp, shot) -> dict[str, str]:
     return values
 
 
-def test_sp_and_idp_initiated_sign_in_in_a_real_browser(live_server, make_account, new_context, idp, readme_shot):
+def test_sp_and_idp_initiated_sign_in_in_a_real_browser(
+    live_server, make_account, new_context, idp, readme_shot
+):
     base = live_server.base_url
     account = make_account(name="Acme Support")
     values = admin_connects_the_idp(new_context().new_page(), base, account, idp, readme_shot)
@@ -94,7 +105,9 @@ def test_sp_and_idp_initiated_sign_in_in_a_real_browser(live_server, make_accoun
     readme_shot(admin, "security-attempts")
 
 
-def test_idp_initiated_sign_in_is_refused_when_turned_off(live_server, make_account, new_context, idp, readme_shot):
+def test_idp_initiated_sign_in_is_refused_when_turned_off(
+    live_server, make_account, new_context, idp, readme_shot
+):
     base = live_server.base_url
     account = make_account()
     page = new_context().new_page()

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import samlfactory
 
 from deskgate.saml.config import IdPConfig, SPConfig
+
+import samlfactory
 
 CORPUS_ENV = "DESKGATE_SAML_CORPUS"
 REPO_ROOT = Path(__file__).resolve().parents[2]

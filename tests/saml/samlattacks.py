@@ -121,7 +121,9 @@ def _two_encrypted_assertions(spec: f.ResponseSpec, sp_cert: str, fifo: str) -> 
     return f.to_bytes(response)
 
 
-def _encrypted_name_id_with_cipher_reference(spec: f.ResponseSpec, sp_cert: str, fifo: str) -> bytes:
+def _encrypted_name_id_with_cipher_reference(
+    spec: f.ResponseSpec, sp_cert: str, fifo: str
+) -> bytes:
     """An IdP-signed assertion whose EncryptedID reads its ciphertext from /dev/zero."""
     assertion = f.encrypt_name_id(f.build_assertion(spec), sp_cert)
     encrypted_id = assertion.find(f".//{{{f.NS_SAML}}}EncryptedID")
@@ -173,16 +175,40 @@ def _element(tag: str, **attrs: str) -> Callable[[], etree._Element]:
 
 
 ATTACKS: tuple[Attack, ...] = (
-    Attack("cipher-reference-dev-zero", _cipher_reference("file:///dev/zero"), "external_reference"),
-    Attack("cipher-reference-fifo", _cipher_reference(lambda fifo: f"file://{fifo}"), "external_reference"),
-    Attack("cipher-reference-etc-hostname", _cipher_reference("file:///etc/hostname"), "external_reference"),
+    Attack(
+        "cipher-reference-dev-zero", _cipher_reference("file:///dev/zero"), "external_reference"
+    ),
+    Attack(
+        "cipher-reference-fifo",
+        _cipher_reference(lambda fifo: f"file://{fifo}"),
+        "external_reference",
+    ),
+    Attack(
+        "cipher-reference-etc-hostname",
+        _cipher_reference("file:///etc/hostname"),
+        "external_reference",
+    ),
     Attack("cipher-reference-plain-path", _cipher_reference("/etc/hostname"), "external_reference"),
-    Attack("cipher-reference-http", _cipher_reference("http://127.0.0.1:9/ciphertext"), "external_reference"),
+    Attack(
+        "cipher-reference-http",
+        _cipher_reference("http://127.0.0.1:9/ciphertext"),
+        "external_reference",
+    ),
     Attack("cipher-reference-same-document", _cipher_reference("#_x"), "external_reference"),
-    Attack("retrieval-method-etc-hostname", _retrieval_method("file:///etc/hostname"), "external_reference"),
-    Attack("retrieval-method-fifo", _retrieval_method(lambda fifo: f"file://{fifo}"), "external_reference"),
+    Attack(
+        "retrieval-method-etc-hostname",
+        _retrieval_method("file:///etc/hostname"),
+        "external_reference",
+    ),
+    Attack(
+        "retrieval-method-fifo",
+        _retrieval_method(lambda fifo: f"file://{fifo}"),
+        "external_reference",
+    ),
     Attack("retrieval-method-relative-path", _retrieval_method("key.xml"), "external_reference"),
-    Attack("retrieval-method-http", _retrieval_method("http://127.0.0.1:9/key"), "external_reference"),
+    Attack(
+        "retrieval-method-http", _retrieval_method("http://127.0.0.1:9/key"), "external_reference"
+    ),
     Attack("retrieval-method-xpointer", _retrieval_method("#xpointer(/)"), "external_reference"),
     Attack(
         "retrieval-method-xslt-transform",
@@ -196,7 +222,11 @@ ATTACKS: tuple[Attack, ...] = (
     ),
     Attack(
         "key-info-agreement-method",
-        _key_info_child(_element(f"{f.XENC}AgreementMethod", Algorithm="http://www.w3.org/2009/xmlenc11#ECDH-ES")),
+        _key_info_child(
+            _element(
+                f"{f.XENC}AgreementMethod", Algorithm="http://www.w3.org/2009/xmlenc11#ECDH-ES"
+            )
+        ),
         "encryption_structure_refused",
     ),
     Attack("three-encrypted-keys", _encrypted(_many_keys(3)), "encryption_structure_refused"),
@@ -207,16 +237,38 @@ ATTACKS: tuple[Attack, ...] = (
         "external_reference",
         over_http=False,
     ),
-    Attack("signature-reference-etc-hostname", _signed_then(_reference_uri("file:///etc/hostname")), "external_reference"),
-    Attack("signature-reference-http", _signed_then(_reference_uri("http://127.0.0.1:9/signed")), "external_reference"),
     Attack(
-        "signature-key-info-retrieval-method",
-        _signed_then(_signature_key_info(_element(f"{f.DS}RetrievalMethod", URI="file:///etc/hostname"))),
+        "signature-reference-etc-hostname",
+        _signed_then(_reference_uri("file:///etc/hostname")),
         "external_reference",
     ),
-    Attack("signature-xslt-transform", _signed_then(_add_transform(XSLT, _xslt_stylesheet)), "unsupported_algorithm"),
-    Attack("signature-xpath-transform", _signed_then(_add_transform(XPATH, _element(f"{f.DS}XPath"))), "unsupported_algorithm"),
-    Attack("signature-xpath-filter2-transform", _signed_then(_add_transform(XPATH_FILTER2)), "unsupported_algorithm"),
+    Attack(
+        "signature-reference-http",
+        _signed_then(_reference_uri("http://127.0.0.1:9/signed")),
+        "external_reference",
+    ),
+    Attack(
+        "signature-key-info-retrieval-method",
+        _signed_then(
+            _signature_key_info(_element(f"{f.DS}RetrievalMethod", URI="file:///etc/hostname"))
+        ),
+        "external_reference",
+    ),
+    Attack(
+        "signature-xslt-transform",
+        _signed_then(_add_transform(XSLT, _xslt_stylesheet)),
+        "unsupported_algorithm",
+    ),
+    Attack(
+        "signature-xpath-transform",
+        _signed_then(_add_transform(XPATH, _element(f"{f.DS}XPath"))),
+        "unsupported_algorithm",
+    ),
+    Attack(
+        "signature-xpath-filter2-transform",
+        _signed_then(_add_transform(XPATH_FILTER2)),
+        "unsupported_algorithm",
+    ),
 )
 
 

@@ -61,8 +61,10 @@ def keypair(label: str, bits: int = 2048, days: int = 3650) -> KeyPair:
     """A cached RSA key pair per ``label`` (RSA generation is slow), made by deskgate's own SP
     key maker and valid from 2020, so corpus-era clocks accept it too."""
     private_key_pem, certificate_pem = generate_sp_keypair(
-        datetime(2020, 1, 1, 0, 5, tzinfo=UTC), common_name=f"test {label}",
-        validity=timedelta(days=days), key_size=bits,
+        datetime(2020, 1, 1, 0, 5, tzinfo=UTC),
+        common_name=f"test {label}",
+        validity=timedelta(days=days),
+        key_size=bits,
     )
     return KeyPair(private_key_pem=private_key_pem, certificate_pem=certificate_pem)
 
@@ -307,10 +309,7 @@ def make_response_xml(
         assertion = sign_element(
             assertion, idp_key, sign_algorithm=sign_algorithm, digest_algorithm=digest_algorithm
         )
-    if encrypt_for:
-        payload = encrypt_assertion(assertion, encrypt_for)
-    else:
-        payload = assertion
+    payload = encrypt_assertion(assertion, encrypt_for) if encrypt_for else assertion
     response = build_response(spec, payload)
     if sign_response:
         response = sign_element(

@@ -885,18 +885,29 @@ def test_time_we_cannot_represent_is_malformed(factory, spec, sp_config, idp_con
 
 
 @pytest.mark.parametrize(
-    "changes, where",
+    ("changes", "where"),
     [
         ({"assertion_id": "_" + "a" * 256}, "Assertion ID"),
         ({"response_id": "_" + "r" * 256}, "Response ID"),
         ({"in_response_to": "_" + "q" * 256}, "Response InResponseTo"),
-        ({"scd_in_response_to": "_" + "q" * 256, "in_response_to": None}, "SubjectConfirmationData InResponseTo"),
+        (
+            {"scd_in_response_to": "_" + "q" * 256, "in_response_to": None},
+            "SubjectConfirmationData InResponseTo",
+        ),
     ],
 )
-def test_over_long_ids_are_refused_with_the_limit(factory, make, spec, sp_config, idp_config, changes, where):
+def test_over_long_ids_are_refused_with_the_limit(
+    factory, make, spec, sp_config, idp_config, changes, where
+):
     from deskgate.saml.acs import MAX_ID_LENGTH
 
-    error = refuse(make(dataclasses.replace(spec, **changes)), sp_config, idp_config, spec.now, SAMLErrorCode.ID_TOO_LONG)
+    error = refuse(
+        make(dataclasses.replace(spec, **changes)),
+        sp_config,
+        idp_config,
+        spec.now,
+        SAMLErrorCode.ID_TOO_LONG,
+    )
     assert error.message.startswith(where)
     assert error.expected == f"<= {MAX_ID_LENGTH} characters"
     assert error.received.startswith("257 characters")
@@ -904,12 +915,17 @@ def test_over_long_ids_are_refused_with_the_limit(factory, make, spec, sp_config
 
 def test_an_id_of_exactly_the_limit_is_accepted(make, spec, sp_config, idp_config):
     verified = validate_response(
-        make(dataclasses.replace(spec, assertion_id="_" + "a" * 255)), sp_config, idp_config, spec.now
+        make(dataclasses.replace(spec, assertion_id="_" + "a" * 255)),
+        sp_config,
+        idp_config,
+        spec.now,
     )
     assert len(verified.assertion_id) == 256
 
 
-def test_over_long_id_inside_an_encrypted_assertion_is_refused(factory, spec, sp_key, sp_config, idp_config):
+def test_over_long_id_inside_an_encrypted_assertion_is_refused(
+    factory, spec, sp_key, sp_config, idp_config
+):
     long_spec = dataclasses.replace(spec, assertion_id="_" + "a" * 300)
     xml = factory.encrypted_response_xml(long_spec, sp_key.certificate_pem)
     refuse(factory.b64(xml), sp_config, idp_config, spec.now, SAMLErrorCode.ID_TOO_LONG)
@@ -926,19 +942,40 @@ def test_processing_instructions_are_refused(factory, make, spec, sp_config, idp
     elif place == "epilog":
         xml = xml + b"<?x y?>"
     elif place == "name_id":
-        xml = xml.replace(b"agent@example.com</saml:NameID>", b"agent@example.com<?x y?>.evil</saml:NameID>")
+        xml = xml.replace(
+            b"agent@example.com</saml:NameID>", b"agent@example.com<?x y?>.evil</saml:NameID>"
+        )
     else:
-        xml = b'<?xml version="1.0" encoding="UTF-16"?><?x y?>'.decode().encode("utf-16") + xml.decode().encode(
-            "utf-16"
-        )[2:]
-    refuse(factory.b64(xml), sp_config, idp_config, spec.now, SAMLErrorCode.PROCESSING_INSTRUCTION_FORBIDDEN)
+        xml = (
+            b'<?xml version="1.0" encoding="UTF-16"?><?x y?>'.decode().encode("utf-16")
+            + xml.decode().encode("utf-16")[2:]
+        )
+    refuse(
+        factory.b64(xml),
+        sp_config,
+        idp_config,
+        spec.now,
+        SAMLErrorCode.PROCESSING_INSTRUCTION_FORBIDDEN,
+    )
 
 
-def test_pi_lookalike_inside_a_comment_is_not_a_processing_instruction(factory, make, spec, sp_config, idp_config):
-    xml = base64.b64decode(make()).replace(b"<saml:Issuer>", b"<!-- <?not a pi?> --><saml:Issuer>", 1)
-    assert validate_response(factory.b64(xml), sp_config, idp_config, spec.now).name_id == "agent@example.com"
+def test_pi_lookalike_inside_a_comment_is_not_a_processing_instruction(
+    factory, make, spec, sp_config, idp_config
+):
+    xml = base64.b64decode(make()).replace(
+        b"<saml:Issuer>", b"<!-- <?not a pi?> --><saml:Issuer>", 1
+    )
+    assert (
+        validate_response(factory.b64(xml), sp_config, idp_config, spec.now).name_id
+        == "agent@example.com"
+    )
 
 
-def test_xml_declaration_is_not_a_processing_instruction(factory, make, spec, sp_config, idp_config):
+def test_xml_declaration_is_not_a_processing_instruction(
+    factory, make, spec, sp_config, idp_config
+):
     xml = b'<?xml version="1.0" encoding="UTF-8"?>\n' + base64.b64decode(make())
-    assert validate_response(factory.b64(xml), sp_config, idp_config, spec.now).name_id == "agent@example.com"
+    assert (
+        validate_response(factory.b64(xml), sp_config, idp_config, spec.now).name_id
+        == "agent@example.com"
+    )

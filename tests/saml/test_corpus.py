@@ -34,7 +34,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-import samlfactory
 from lxml import etree
 
 from deskgate.saml._time import parse_xs_datetime
@@ -42,6 +41,8 @@ from deskgate.saml.acs import validate_response
 from deskgate.saml.config import IdPConfig, SPConfig
 from deskgate.saml.errors import SAMLError, SAMLErrorCode
 from deskgate.saml.metadata import parse_idp_metadata
+
+import samlfactory
 
 ACCEPT = "ACCEPT"
 TEST_IDP = "test:idp"  # samlfactory's IdP key, for re-signed variants
@@ -2735,7 +2736,9 @@ def prepare_case(corpus: Path, case: Case) -> Prepared:
 
 def validate_prepared(prepared: Prepared) -> Outcome:
     try:
-        verified = validate_response(prepared.saml_response, prepared.sp, prepared.idp, prepared.now)
+        verified = validate_response(
+            prepared.saml_response, prepared.sp, prepared.idp, prepared.now
+        )
     except SAMLError as exc:
         return Outcome(str(exc.code), exc.message)
     return Outcome(ACCEPT, f"NameID {verified.name_id}", verified.name_id, verified.in_response_to)
@@ -2786,10 +2789,8 @@ def test_index_verdicts_are_all_covered(corpus: Path) -> None:
         if len(cells) < 5 or not line.startswith("| "):
             continue
         path, verdict = cells[0], cells[2]
-        looks_like_response = (
-            cells[4].startswith(("Response:", "Envelope:"))
-            or "non-XML" in cells[4]
-            and "assertion" in path
+        looks_like_response = cells[4].startswith(("Response:", "Envelope:")) or (
+            "non-XML" in cells[4] and "assertion" in path
         )
         if looks_like_response and re.match(r"(ACCEPT|REJECT)", verdict) and path not in covered:
             missing.append(path)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import time
 
 import pytest
-import samlattacks
-import samlfactory as f
-from test_corpus import CASES, prepare_case, validate_prepared
 
 from deskgate.saml import _xmlsec_io
 from deskgate.saml.acs import validate_response
 from deskgate.saml.errors import SAMLError
+
+import samlattacks
+import samlfactory as f
+from test_corpus import CASES, prepare_case, validate_prepared
 
 
 @pytest.fixture
@@ -30,7 +31,9 @@ def fifo(tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("attack", samlattacks.ATTACKS, ids=[a.name for a in samlattacks.ATTACKS])
-def test_attack_is_refused_before_anything_is_opened(attack, spec, sp_key, sp_config, idp_config, fifo):  # type: ignore[no-untyped-def]
+def test_attack_is_refused_before_anything_is_opened(
+    attack, spec, sp_key, sp_config, idp_config, fifo
+):  # type: ignore[no-untyped-def]
     saml_response = f.b64(attack.build(spec, sp_key.certificate_pem, fifo.path))
     with samlattacks.address_space_cap(), samlattacks.watch_io() as watch:
         started = time.perf_counter()
@@ -59,7 +62,11 @@ def test_xmlsec_itself_can_open_nothing(sp_key, fifo):  # type: ignore[no-untype
     import xmlsec
 
     holder = f.with_cipher_reference(
-        f.parse(f.to_bytes(f.encrypt_assertion(f.build_assertion(f.ResponseSpec()), sp_key.certificate_pem))),
+        f.parse(
+            f.to_bytes(
+                f.encrypt_assertion(f.build_assertion(f.ResponseSpec()), sp_key.certificate_pem)
+            )
+        ),
         f"file://{fifo.path}",
     )
     manager = xmlsec.KeysManager()
@@ -98,15 +105,17 @@ def _key_with_x509_and_a_second_key(holder):  # type: ignore[no-untyped-def]
     for key, cert in ((other, f.keypair("other-sp")), (ours, f.keypair("sp"))):
         inner = etree.SubElement(key, f"{f.DS}KeyInfo")
         key.insert(1, inner)
-        etree.SubElement(etree.SubElement(inner, f"{f.DS}X509Data"), f"{f.DS}X509Certificate").text = (
-            cert.certificate_b64
-        )
+        etree.SubElement(
+            etree.SubElement(inner, f"{f.DS}X509Data"), f"{f.DS}X509Certificate"
+        ).text = cert.certificate_b64
     key_info.insert(0, other)
     return holder
 
 
 def test_two_encrypted_keys_with_certificates_still_decrypt(spec, sp_key, sp_config, idp_config):  # type: ignore[no-untyped-def]
-    xml = f.encrypted_response_xml(spec, sp_key.certificate_pem, rewrite=_key_with_x509_and_a_second_key)
+    xml = f.encrypted_response_xml(
+        spec, sp_key.certificate_pem, rewrite=_key_with_x509_and_a_second_key
+    )
     with samlattacks.watch_io() as watch:
         verified = validate_response(f.b64(xml), sp_config, idp_config, f.NOW)
     assert verified.encrypted

@@ -226,24 +226,98 @@ def _service(element: str, binding: str, location: str, attribute: str = "Locati
 @pytest.mark.parametrize(
     ("element", "binding", "attribute", "location", "reason"),
     [
-        ("SingleSignOnService", BINDING_HTTP_POST, "Location", "javascript:alert(document.domain)", "not an absolute https URL"),
-        ("SingleSignOnService", BINDING_HTTP_REDIRECT, "Location", "data:text/html,hi", "not an absolute https URL"),
-        ("SingleSignOnService", BINDING_HTTP_REDIRECT, "Location", "//idp.example.test/sso", "not an absolute https URL"),
-        ("SingleSignOnService", BINDING_HTTP_REDIRECT, "Location", "http://idp.example.test/sso", "plain http"),
-        ("SingleSignOnService", BINDING_HTTP_REDIRECT, "Location", "https://idp.example.test/s so", "whitespace"),
-        ("SingleSignOnService", BINDING_HTTP_REDIRECT, "Location", "https://idp.example.test/a&#9;b", "whitespace"),
-        ("SingleSignOnService", BINDING_HTTP_REDIRECT, "Location", "https://idp.example.test:99999/sso", "not a valid absolute URL"),
-        ("SingleSignOnService", BINDING_HTTP_REDIRECT, "Location", "https://[::1/sso", "not a valid absolute URL"),
-        ("SingleSignOnService", BINDING_HTTP_REDIRECT, "Location", f"https://{'a' * 64}.example/sso", "not a valid absolute URL"),
-        ("SingleLogoutService", BINDING_HTTP_POST, "Location", "javascript:alert(1)", "not an absolute https URL"),
-        ("SingleLogoutService", BINDING_HTTP_REDIRECT, "ResponseLocation", "http://idp.example.test/slo", "plain http"),
+        (
+            "SingleSignOnService",
+            BINDING_HTTP_POST,
+            "Location",
+            "javascript:alert(document.domain)",
+            "not an absolute https URL",
+        ),
+        (
+            "SingleSignOnService",
+            BINDING_HTTP_REDIRECT,
+            "Location",
+            "data:text/html,hi",
+            "not an absolute https URL",
+        ),
+        (
+            "SingleSignOnService",
+            BINDING_HTTP_REDIRECT,
+            "Location",
+            "//idp.example.test/sso",
+            "not an absolute https URL",
+        ),
+        (
+            "SingleSignOnService",
+            BINDING_HTTP_REDIRECT,
+            "Location",
+            "http://idp.example.test/sso",
+            "plain http",
+        ),
+        (
+            "SingleSignOnService",
+            BINDING_HTTP_REDIRECT,
+            "Location",
+            "https://idp.example.test/s so",
+            "whitespace",
+        ),
+        (
+            "SingleSignOnService",
+            BINDING_HTTP_REDIRECT,
+            "Location",
+            "https://idp.example.test/a&#9;b",
+            "whitespace",
+        ),
+        (
+            "SingleSignOnService",
+            BINDING_HTTP_REDIRECT,
+            "Location",
+            "https://idp.example.test:99999/sso",
+            "not a valid absolute URL",
+        ),
+        (
+            "SingleSignOnService",
+            BINDING_HTTP_REDIRECT,
+            "Location",
+            "https://[::1/sso",
+            "not a valid absolute URL",
+        ),
+        (
+            "SingleSignOnService",
+            BINDING_HTTP_REDIRECT,
+            "Location",
+            f"https://{'a' * 64}.example/sso",
+            "not a valid absolute URL",
+        ),
+        (
+            "SingleLogoutService",
+            BINDING_HTTP_POST,
+            "Location",
+            "javascript:alert(1)",
+            "not an absolute https URL",
+        ),
+        (
+            "SingleLogoutService",
+            BINDING_HTTP_REDIRECT,
+            "ResponseLocation",
+            "http://idp.example.test/slo",
+            "plain http",
+        ),
     ],
 )
-def test_browser_endpoints_must_be_absolute_https_urls(idp_key, element, binding, attribute, location, reason):
+def test_browser_endpoints_must_be_absolute_https_urls(
+    idp_key, element, binding, attribute, location, reason
+):
     # A javascript: Location would land in the auto-submitted POST form (saml_post.html).
-    xml = idp_metadata(key_descriptor(idp_key.certificate_pem), REDIRECT, _service(element, binding, location, attribute))
+    xml = idp_metadata(
+        key_descriptor(idp_key.certificate_pem),
+        REDIRECT,
+        _service(element, binding, location, attribute),
+    )
     if element == "SingleSignOnService":  # the only SSO service, so it is the one used
-        xml = idp_metadata(key_descriptor(idp_key.certificate_pem), _service(element, binding, location, attribute))
+        xml = idp_metadata(
+            key_descriptor(idp_key.certificate_pem), _service(element, binding, location, attribute)
+        )
     error = refused(xml, MetadataErrorCode.INVALID_ENDPOINT)
     assert f"{element} ({binding.rsplit(':', 1)[-1]}) {attribute}" in error.message
     assert reason in error.message
@@ -252,12 +326,20 @@ def test_browser_endpoints_must_be_absolute_https_urls(idp_key, element, binding
 
 @pytest.mark.parametrize(
     "location",
-    ["http://127.0.0.1:8080/sso", "http://localhost:8085/realms/master/protocol/saml", "http://idp.localhost:9000/sso",
-     "http://[::1]/sso", "  https://idp.example.test/sso  "],
+    [
+        "http://127.0.0.1:8080/sso",
+        "http://localhost:8085/realms/master/protocol/saml",
+        "http://idp.localhost:9000/sso",
+        "http://[::1]/sso",
+        "  https://idp.example.test/sso  ",
+    ],
 )
 def test_http_is_accepted_for_loopback_hosts(idp_key, location):
     parsed = parse_idp_metadata(
-        idp_metadata(key_descriptor(idp_key.certificate_pem), _service("SingleSignOnService", BINDING_HTTP_REDIRECT, location)),
+        idp_metadata(
+            key_descriptor(idp_key.certificate_pem),
+            _service("SingleSignOnService", BINDING_HTTP_REDIRECT, location),
+        ),
         NOW,
     )
     assert parsed.idp.sso_url == location.strip()
@@ -269,16 +351,26 @@ def test_http_is_accepted_anywhere_when_allowed(idp_key):
         _service("SingleSignOnService", BINDING_HTTP_REDIRECT, "http://idp.intranet.example/sso"),
     )
     refused(xml, MetadataErrorCode.INVALID_ENDPOINT)
-    assert parse_idp_metadata(xml, NOW, allow_http=True).idp.sso_url == "http://idp.intranet.example/sso"
+    assert (
+        parse_idp_metadata(xml, NOW, allow_http=True).idp.sso_url
+        == "http://idp.intranet.example/sso"
+    )
     javascript = idp_metadata(
-        key_descriptor(idp_key.certificate_pem), _service("SingleSignOnService", BINDING_HTTP_POST, "javascript:x")
+        key_descriptor(idp_key.certificate_pem),
+        _service("SingleSignOnService", BINDING_HTTP_POST, "javascript:x"),
     )
     refused(javascript, MetadataErrorCode.INVALID_ENDPOINT, allow_http=True)
 
 
 def test_back_channel_endpoints_are_not_checked(idp_key):
-    soap = _service("SingleLogoutService", "urn:oasis:names:tc:SAML:2.0:bindings:SOAP", "http://idp.example.test/soap")
-    assert parse_idp_metadata(idp_metadata(key_descriptor(idp_key.certificate_pem), REDIRECT, soap), NOW)
+    soap = _service(
+        "SingleLogoutService",
+        "urn:oasis:names:tc:SAML:2.0:bindings:SOAP",
+        "http://idp.example.test/soap",
+    )
+    assert parse_idp_metadata(
+        idp_metadata(key_descriptor(idp_key.certificate_pem), REDIRECT, soap), NOW
+    )
 
 
 def test_no_signing_certificate(idp_key):
@@ -472,10 +564,18 @@ def test_our_metadata_roundtrips_through_a_peer_parser(sp_config):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60))
+@given(
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        max_size=60,
+    )
+)
 def test_any_sso_location_is_used_or_refused_with_a_metadata_error(idp_key, text):
     location = escape("https://" + text, {'"': "&quot;"})
-    xml = idp_metadata(key_descriptor(idp_key.certificate_pem), _service("SingleSignOnService", BINDING_HTTP_REDIRECT, location))
+    xml = idp_metadata(
+        key_descriptor(idp_key.certificate_pem),
+        _service("SingleSignOnService", BINDING_HTTP_REDIRECT, location),
+    )
     try:
         parsed = parse_idp_metadata(xml, NOW)
     except MetadataError as error:

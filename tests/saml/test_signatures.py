@@ -62,9 +62,14 @@ def test_an_ec_key_value_in_signature_key_info_is_accepted_and_its_curve_urn_nev
 
     ds, dsig11 = "{http://www.w3.org/2000/09/xmldsig#}", "{http://www.w3.org/2009/xmldsig11#}"
     signature = etree.Element(ds + "Signature")
-    reference = etree.SubElement(etree.SubElement(signature, ds + "SignedInfo"), ds + "Reference", URI="#a")
+    reference = etree.SubElement(
+        etree.SubElement(signature, ds + "SignedInfo"), ds + "Reference", URI="#a"
+    )
     etree.SubElement(signature, ds + "SignatureValue")
-    ec = etree.SubElement(etree.SubElement(etree.SubElement(signature, ds + "KeyInfo"), ds + "KeyValue"), dsig11 + "ECKeyValue")
+    ec = etree.SubElement(
+        etree.SubElement(etree.SubElement(signature, ds + "KeyInfo"), ds + "KeyValue"),
+        dsig11 + "ECKeyValue",
+    )
     etree.SubElement(ec, dsig11 + "NamedCurve", URI="urn:oid:1.2.840.10045.3.1.7")
     etree.SubElement(ec, dsig11 + "PublicKey")
     _check_signature_structure(signature, reference, "Assertion")  # no error

@@ -241,7 +241,8 @@ def test_sort_values(agent_records, key, descending, expected):
 
 
 def test_naive_store_timestamps_compare_as_utc(make_agent):
-    record = make_agent(created_at=datetime(2024, 5, 1, 9, 30))
+    # Naive on purpose: the store hands back naive UTC timestamps on SQLite.
+    record = make_agent(created_at=datetime(2024, 5, 1, 9, 30))  # noqa: DTZ001
     after = parse_filter(ResourceKind.USER, 'meta.created gt "2024-05-01T11:00:00+02:00"')
     before = parse_filter(ResourceKind.USER, 'meta.created lt "2024-05-01T11:31:00+02:00"')
     assert matches(after, record) is True  # 09:30Z > 09:00Z

@@ -76,8 +76,10 @@ def test_user_without_optional_fields_has_only_the_core_schema(make_agent):
 
 
 def test_naive_timestamps_from_the_store_are_utc(make_agent):
+    # Naive on purpose: the store hands back naive UTC timestamps on SQLite.
     record = make_agent(
-        created_at=datetime(2024, 5, 1, 9, 30), updated_at=datetime(2024, 5, 2, 10, 0, 5)
+        created_at=datetime(2024, 5, 1, 9, 30),  # noqa: DTZ001
+        updated_at=datetime(2024, 5, 2, 10, 0, 5),  # noqa: DTZ001
     )
     meta = mapping.serialize_user(record, BASE_URL)["meta"]
     assert (meta["created"], meta["lastModified"]) == (
@@ -317,17 +319,36 @@ def test_active_accepts_entra_strings_and_defaults_to_true(patch, expected_activ
     ("user_name", "emails", "stored", "contact"),
     [
         # Entra: userName <- UPN, emails[type eq "work"].value <- mail (they differ).
-        ("a.b@contoso.onmicrosoft.com", [{"value": "a.b@contoso.com", "type": "work", "primary": "True"}],
-         (EmailEntry("a.b@contoso.com", "work", True),), "a.b@contoso.com"),
+        (
+            "a.b@contoso.onmicrosoft.com",
+            [{"value": "a.b@contoso.com", "type": "work", "primary": "True"}],
+            (EmailEntry("a.b@contoso.com", "work", True),),
+            "a.b@contoso.com",
+        ),
         # Okta with a non-email username format; the primary email is the contact.
-        ("ryan3", [{"value": "r@home.example", "type": "home"}, {"value": "x@okta.local", "primary": True}],
-         (EmailEntry("r@home.example", "home"), EmailEntry("x@okta.local", None, True)), "x@okta.local"),
+        (
+            "ryan3",
+            [
+                {"value": "r@home.example", "type": "home"},
+                {"value": "x@okta.local", "primary": True},
+            ],
+            (EmailEntry("r@home.example", "home"), EmailEntry("x@okta.local", None, True)),
+            "x@okta.local",
+        ),
         # No primary: the work email (scim2-models reads canonical types without case).
-        ("u1", [{"value": "h@x.example", "type": "home"}, {"value": "w@x.example", "type": "Work"}],
-         (EmailEntry("h@x.example", "home"), EmailEntry("w@x.example", "work")), "w@x.example"),
+        (
+            "u1",
+            [{"value": "h@x.example", "type": "home"}, {"value": "w@x.example", "type": "Work"}],
+            (EmailEntry("h@x.example", "home"), EmailEntry("w@x.example", "work")),
+            "w@x.example",
+        ),
         # Postman's non-address value is stored as sent.
-        ("login@example.com", [{"value": "emailName357", "type": "work"}],
-         (EmailEntry("emailName357", "work"),), "emailName357"),
+        (
+            "login@example.com",
+            [{"value": "emailName357", "type": "work"}],
+            (EmailEntry("emailName357", "work"),),
+            "emailName357",
+        ),
         # No emails: a userName that is an email.
         ("login@example.com", [], (), "login@example.com"),
         ("just-an-id", None, (), ""),
@@ -343,8 +364,16 @@ def test_username_and_emails_are_stored_as_sent(user_name, emails, stored, conta
 
 def test_two_primary_emails_on_create_are_400():
     with pytest.raises(SCIMException) as raised:
-        mapping.agent_fields_for_create({"schemas": [USER], "userName": "u", "emails": [
-            {"value": "a@x.example", "primary": True}, {"value": "b@x.example", "primary": True}]})
+        mapping.agent_fields_for_create(
+            {
+                "schemas": [USER],
+                "userName": "u",
+                "emails": [
+                    {"value": "a@x.example", "primary": True},
+                    {"value": "b@x.example", "primary": True},
+                ],
+            }
+        )
     assert raised.value.status == 400
 
 
@@ -414,7 +443,9 @@ def test_postman_user_bodies_are_accepted_as_sent(postman_requests, name, expect
     payload = request.json()
     fields = mapping.agent_fields_for_create(payload)  # userName "UserName222", "emp1", ...
     assert fields.user_name == payload["userName"]
-    assert [entry.value for entry in fields.emails] == [email["value"] for email in payload.get("emails", [])]
+    assert [entry.value for entry in fields.emails] == [
+        email["value"] for email in payload.get("emails", [])
+    ]
     assert fields.active is True  # "True" string included
     assert fields.enterprise == expected_enterprise
 
@@ -447,7 +478,9 @@ def test_okta_put_from_its_reference_replaces_the_profile(okta_doc_requests, mak
     assert update.fields == AgentFields(
         user_name="test.user@okta.local",
         emails=(EmailEntry("test.user@okta.local", "work", True, display="test.user@okta.local"),),
-        first_name="Another", last_name="User", active=True,
+        first_name="Another",
+        last_name="User",
+        active=True,
     )
 
 
@@ -493,7 +526,8 @@ def test_postman_put_with_misspelled_attribute_is_accepted(postman, make_agent):
     assert update.fields.user_name == "OMalley"
     assert update.fields.email == "anna33@example.com"  # the primary one
     assert update.fields.emails == (
-        EmailEntry("anna33@example.com", "work", True), EmailEntry("anna33@gmail.com", "other", False)
+        EmailEntry("anna33@example.com", "work", True),
+        EmailEntry("anna33@gmail.com", "other", False),
     )
     assert update.fields.active is False
 

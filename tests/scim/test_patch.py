@@ -57,8 +57,12 @@ USER_PATCHES: list[tuple[str, list[dict[str, Any]], dict[str, Any]]] = [
     (
         "entra work email, lower-case op, other type added",
         [{"op": "add", "path": 'emails[type eq "home"].value', "value": "me@home.example"}],
-        {"emails": (EmailEntry("jane.doe@example.com", "work", True),
-                    EmailEntry("me@home.example", "home"))},
+        {
+            "emails": (
+                EmailEntry("jane.doe@example.com", "work", True),
+                EmailEntry("me@home.example", "home"),
+            )
+        },
     ),
     (
         "emails replaced wholesale",
@@ -78,8 +82,19 @@ USER_PATCHES: list[tuple[str, list[dict[str, Any]], dict[str, Any]]] = [
     ),
     (
         "a new primary email demotes the old one (RFC 7644 3.5.2)",
-        [{"op": "add", "path": "emails", "value": [{"value": "b@x.y", "type": "home", "primary": True}]}],
-        {"emails": (EmailEntry("jane.doe@example.com", "work", False), EmailEntry("b@x.y", "home", True))},
+        [
+            {
+                "op": "add",
+                "path": "emails",
+                "value": [{"value": "b@x.y", "type": "home", "primary": True}],
+            }
+        ],
+        {
+            "emails": (
+                EmailEntry("jane.doe@example.com", "work", False),
+                EmailEntry("b@x.y", "home", True),
+            )
+        },
     ),
     (
         "emails removed",

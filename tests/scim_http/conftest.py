@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from deskgate.services import scim_credentials
 from deskgate.store.base import utcnow
 from deskgate.store.models import Account, ScimRequestLog
+
 from scim_helpers import ScimAccount
 from support.server import serve_app
 
@@ -50,7 +51,9 @@ def issue_token(db: Session) -> Callable[[str], str]:
     def issue(account_id: str) -> str:
         account = db.get(Account, account_id)
         assert account is not None
-        credentials = scim_credentials.issue(db, account, base_url="http://testserver", now=utcnow())
+        credentials = scim_credentials.issue(
+            db, account, base_url="http://testserver", now=utcnow()
+        )
         db.commit()
         return credentials.token
 
@@ -58,7 +61,9 @@ def issue_token(db: Session) -> Callable[[str], str]:
 
 
 @pytest.fixture
-def make_scim_account(make_account: Any, issue_token: Callable[[str], str]) -> Callable[..., ScimAccount]:
+def make_scim_account(
+    make_account: Any, issue_token: Callable[[str], str]
+) -> Callable[..., ScimAccount]:
     def make(**kwargs: Any) -> ScimAccount:
         account = make_account(**kwargs)
         return ScimAccount(
@@ -87,7 +92,10 @@ def scim_for(app: FastAPI) -> Iterator[Callable[..., TestClient]]:
             client = TestClient(
                 app,
                 base_url=f"http://testserver{account.base_path}/",
-                headers={"Authorization": auth if auth is not None else f"Bearer {account.token}", **headers},
+                headers={
+                    "Authorization": auth if auth is not None else f"Bearer {account.token}",
+                    **headers,
+                },
             )
             # Entered: one event-loop thread for all its requests, not one per request.
             return stack.enter_context(client)
@@ -139,7 +147,9 @@ def corpus() -> Path:
 @pytest.fixture(scope="session")
 def okta_spec_test(corpus: Path) -> dict[str, Any]:
     """Okta's "SCIM 2.0 SPEC Test" (Runscope export)."""
-    return json.loads((corpus / OKTA_FILES / "Okta-SCIM-20-SPEC-Test.json").read_text(encoding="utf-8"))
+    return json.loads(
+        (corpus / OKTA_FILES / "Okta-SCIM-20-SPEC-Test.json").read_text(encoding="utf-8")
+    )
 
 
 @pytest.fixture(scope="session")

@@ -70,7 +70,9 @@ PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
 
-def user_body(email: str, given: str = "Given", family: str = "Family", **extra: Any) -> dict[str, Any]:
+def user_body(
+    email: str, given: str = "Given", family: str = "Family", **extra: Any
+) -> dict[str, Any]:
     """A POST /Users body as Okta sends it (password and an empty groups list included)."""
     return {
         "schemas": [USER_SCHEMA],
@@ -97,7 +99,11 @@ def create_user(client: httpx.Client, email: str, **kwargs: Any) -> dict[str, An
 
 
 def create_group(client: httpx.Client, name: str, member_ids: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
-    body = {"schemas": [GROUP_SCHEMA], "displayName": name, "members": [{"value": i} for i in member_ids]}
+    body = {
+        "schemas": [GROUP_SCHEMA],
+        "displayName": name,
+        "members": [{"value": i} for i in member_ids],
+    }
     response = client.post("Groups", json=body)
     assert response.status_code == 201, response.text
     return response.json()

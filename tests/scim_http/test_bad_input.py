@@ -12,21 +12,51 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scim_helpers import GROUP_SCHEMA, USER_SCHEMA, create_group, create_user, fresh, is_scim_error, patch_body
 from deskgate.store.models import Agent, Group, GroupMember
 from deskgate.web.scim import MAX_BODY_BYTES
+
+from scim_helpers import (
+    GROUP_SCHEMA,
+    USER_SCHEMA,
+    create_group,
+    create_user,
+    fresh,
+    is_scim_error,
+    patch_body,
+)
 
 
 def snapshot(db: Session) -> list[tuple[Any, ...]]:
     """Everything SCIM can change, to compare before and after a refused request."""
     db = fresh(db)
     agents = [
-        (a.id, a.email, a.first_name, a.last_name, a.display_name, a.active, a.role, a.external_id,
-         a.locale, a.title, a.enterprise, a.version, a.scim_deleted_at)
+        (
+            a.id,
+            a.email,
+            a.first_name,
+            a.last_name,
+            a.display_name,
+            a.active,
+            a.role,
+            a.external_id,
+            a.locale,
+            a.title,
+            a.enterprise,
+            a.version,
+            a.scim_deleted_at,
+        )
         for a in db.scalars(select(Agent).order_by(Agent.id))
     ]
-    groups = [(g.id, g.display_name, g.external_id, g.version) for g in db.scalars(select(Group).order_by(Group.id))]
-    members = [(m.group_id, m.agent_id) for m in db.scalars(select(GroupMember).order_by(GroupMember.group_id, GroupMember.agent_id))]
+    groups = [
+        (g.id, g.display_name, g.external_id, g.version)
+        for g in db.scalars(select(Group).order_by(Group.id))
+    ]
+    members = [
+        (m.group_id, m.agent_id)
+        for m in db.scalars(
+            select(GroupMember).order_by(GroupMember.group_id, GroupMember.agent_id)
+        )
+    ]
     return [tuple(agents), tuple(groups), tuple(members)]
 
 
@@ -59,35 +89,139 @@ def world(targets: dict[str, str], db: Session) -> Iterator[dict[str, str]]:
         ("POST", "Users", {"schemas": [USER_SCHEMA]}, 400, "invalidValue"),  # no userName
         ("POST", "Users", {"schemas": [USER_SCHEMA], "userName": "x" * 401}, 400, "invalidValue"),
         ("POST", "Users", {"schemas": [USER_SCHEMA], "userName": 42}, 400, "invalidValue"),
-        ("POST", "Users", {"schemas": [USER_SCHEMA], "userName": "a@b.com", "active": "maybe"}, 400, "invalidValue"),
-        ("POST", "Users", {"schemas": [USER_SCHEMA], "userName": "a@b.com", "name": "Ann"}, 400, "invalidValue"),
-        ("POST", "Users", {"schemas": ["urn:example:unknown"], "userName": "a@b.com"}, 400, "invalidSyntax"),
+        (
+            "POST",
+            "Users",
+            {"schemas": [USER_SCHEMA], "userName": "a@b.com", "active": "maybe"},
+            400,
+            "invalidValue",
+        ),
+        (
+            "POST",
+            "Users",
+            {"schemas": [USER_SCHEMA], "userName": "a@b.com", "name": "Ann"},
+            400,
+            "invalidValue",
+        ),
+        (
+            "POST",
+            "Users",
+            {"schemas": ["urn:example:unknown"], "userName": "a@b.com"},
+            400,
+            "invalidSyntax",
+        ),
         ("POST", "Users", {"schemas": [GROUP_SCHEMA], "userName": "a@b.com"}, 400, "invalidSyntax"),
-        ("POST", "Users", {"schemas": [USER_SCHEMA], "userName": "a@b.com", "title": "x" * 5000}, 400, "invalidValue"),
-        ("POST", "Users", {"schemas": [USER_SCHEMA], "userName": "stable@example.com"}, 409, "uniqueness"),
+        (
+            "POST",
+            "Users",
+            {"schemas": [USER_SCHEMA], "userName": "a@b.com", "title": "x" * 5000},
+            400,
+            "invalidValue",
+        ),
+        (
+            "POST",
+            "Users",
+            {"schemas": [USER_SCHEMA], "userName": "stable@example.com"},
+            409,
+            "uniqueness",
+        ),
         ("POST", "Groups", {"schemas": [GROUP_SCHEMA]}, 400, "invalidValue"),
         ("POST", "Groups", {"displayName": "stable"}, 409, "uniqueness"),
         ("POST", "Groups", {"displayName": "G", "members": "everyone"}, 400, "invalidValue"),
-        ("POST", "Groups", {"displayName": "G", "members": [{"value": "g", "type": "Group"}]}, 400, "invalidValue"),
-        ("PUT", "Users/{user}", {"schemas": [USER_SCHEMA], "name": {"givenName": "No userName"}}, 400, "invalidValue"),
-        ("PUT", "Users/{user}", {"schemas": [USER_SCHEMA], "userName": "admin1@example.com"}, 409, "uniqueness"),
+        (
+            "POST",
+            "Groups",
+            {"displayName": "G", "members": [{"value": "g", "type": "Group"}]},
+            400,
+            "invalidValue",
+        ),
+        (
+            "PUT",
+            "Users/{user}",
+            {"schemas": [USER_SCHEMA], "name": {"givenName": "No userName"}},
+            400,
+            "invalidValue",
+        ),
+        (
+            "PUT",
+            "Users/{user}",
+            {"schemas": [USER_SCHEMA], "userName": "admin1@example.com"},
+            409,
+            "uniqueness",
+        ),
         ("PATCH", "Users/{user}", {"Operations": []}, 400, "invalidValue"),
-        ("PATCH", "Users/{user}", {"Operations": [{"op": "jump", "path": "title"}]}, 400, "invalidValue"),
+        (
+            "PATCH",
+            "Users/{user}",
+            {"Operations": [{"op": "jump", "path": "title"}]},
+            400,
+            "invalidValue",
+        ),
         ("PATCH", "Users/{user}", {"Operations": "replace"}, 400, "invalidValue"),
-        ("PATCH", "Users/{user}", patch_body({"op": "replace", "path": "active", "value": "perhaps"}), 400, "invalidValue"),
-        ("PATCH", "Users/{user}", patch_body({"op": "replace", "path": "title[[", "value": "x"}), 400, None),
-        ("PATCH", "Users/{user}", patch_body({"op": "replace", "path": "userName", "value": "admin1@example.com"}), 409, "uniqueness"),
-        ("PATCH", "Users/{user}", patch_body({"op": "replace", "value": {"active": False}},
-                                             {"op": "replace", "path": "userName", "value": "x" * 401}), 400, "invalidValue"),
-        ("PATCH", "Groups/{group}", patch_body({"op": "add", "path": "members", "value": [{"nope": 1}]}), 400, "invalidValue"),
-        ("PATCH", "Groups/{group}", patch_body({"op": "replace", "path": "displayName", "value": ""}), 400, "mutability"),
+        (
+            "PATCH",
+            "Users/{user}",
+            patch_body({"op": "replace", "path": "active", "value": "perhaps"}),
+            400,
+            "invalidValue",
+        ),
+        (
+            "PATCH",
+            "Users/{user}",
+            patch_body({"op": "replace", "path": "title[[", "value": "x"}),
+            400,
+            None,
+        ),
+        (
+            "PATCH",
+            "Users/{user}",
+            patch_body({"op": "replace", "path": "userName", "value": "admin1@example.com"}),
+            409,
+            "uniqueness",
+        ),
+        (
+            "PATCH",
+            "Users/{user}",
+            patch_body(
+                {"op": "replace", "value": {"active": False}},
+                {"op": "replace", "path": "userName", "value": "x" * 401},
+            ),
+            400,
+            "invalidValue",
+        ),
+        (
+            "PATCH",
+            "Groups/{group}",
+            patch_body({"op": "add", "path": "members", "value": [{"nope": 1}]}),
+            400,
+            "invalidValue",
+        ),
+        (
+            "PATCH",
+            "Groups/{group}",
+            patch_body({"op": "replace", "path": "displayName", "value": ""}),
+            400,
+            "mutability",
+        ),
         ("GET", "Users?filter=userName+zz+%22x%22", None, 400, "invalidFilter"),
         ("GET", "Users?filter=password+eq+%22x%22", None, 400, "invalidFilter"),
         ("GET", "Users?filter=meta.created+co+%222020%22", None, 400, "invalidFilter"),
         ("GET", "Users?filter=active+gt+true", None, 400, "invalidFilter"),
-        ("GET", "Users?filter=" + "not+(" * 12 + "userName+pr" + ")" * 12, None, 400, "invalidFilter"),
+        (
+            "GET",
+            "Users?filter=" + "not+(" * 12 + "userName+pr" + ")" * 12,
+            None,
+            400,
+            "invalidFilter",
+        ),
         ("GET", "Users?filter=" + "+or+".join(["userName+pr"] * 60), None, 400, "invalidFilter"),
-        ("GET", "Users?filter=" + "userName+eq+%22" + "x" * 5000 + "%22", None, 400, "invalidFilter"),
+        (
+            "GET",
+            "Users?filter=" + "userName+eq+%22" + "x" * 5000 + "%22",
+            None,
+            400,
+            "invalidFilter",
+        ),
         ("GET", "Groups?filter=members.value+gt+%22x%22", None, 400, "invalidFilter"),
         ("GET", "Users?startIndex=first", None, 400, "invalidValue"),
         ("GET", "Users?count=ten", None, 400, "invalidValue"),
@@ -99,11 +233,19 @@ def world(targets: dict[str, str], db: Session) -> Iterator[dict[str, str]]:
     ],
 )
 def test_refused_with_a_scim_error_and_nothing_changes(
-    scim: Any, world: dict[str, str], method: str, path: str, body: Any, status: int, scim_type: str | None
+    scim: Any,
+    world: dict[str, str],
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    scim_type: str | None,
 ) -> None:
     path = path.format(**world)
     kwargs = {"content": body} if isinstance(body, bytes) else {"json": body}
-    response = scim.request(method, path, **kwargs, headers={"Content-Type": "application/scim+json"})
+    response = scim.request(
+        method, path, **kwargs, headers={"Content-Type": "application/scim+json"}
+    )
     assert response.status_code == status, response.text
     if scim_type is None:
         assert response.json()["status"] == str(status) and response.json()["scimType"]
@@ -116,7 +258,9 @@ def test_if_match_guards_writes(scim: Any, world: dict[str, str]) -> None:
     stale = {"If-Match": 'W/"999"'}
     body = patch_body({"op": "replace", "path": "title", "value": "Changed"})
     assert is_scim_error(scim.patch(f"Users/{user}", json=body, headers=stale), 412)
-    assert is_scim_error(scim.put(f"Users/{user}", json={"userName": "stable@example.com"}, headers=stale), 412)
+    assert is_scim_error(
+        scim.put(f"Users/{user}", json={"userName": "stable@example.com"}, headers=stale), 412
+    )
     assert is_scim_error(scim.delete(f"Users/{user}", headers=stale), 412)
     assert is_scim_error(scim.patch(f"Groups/{world['group']}", json=body, headers=stale), 412)
 
@@ -134,8 +278,13 @@ def test_if_match_current_or_star_is_accepted(scim: Any) -> None:
 
 
 def test_bodies_over_the_limit_are_413(scim: Any, world: dict[str, str]) -> None:
-    big = b'{"schemas": ["' + USER_SCHEMA.encode() + b'"], "userName": "big@example.com", "title": "' \
-        + b"x" * MAX_BODY_BYTES + b'"}'
+    big = (
+        b'{"schemas": ["'
+        + USER_SCHEMA.encode()
+        + b'"], "userName": "big@example.com", "title": "'
+        + b"x" * MAX_BODY_BYTES
+        + b'"}'
+    )
     assert is_scim_error(scim.post("Users", content=big), 413)
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is on the bytes read
@@ -162,7 +311,10 @@ def test_unknown_paths_and_methods(scim: Any) -> None:
 
 def test_discovery(scim: Any) -> None:
     config = scim.get("ServiceProviderConfig").json()
-    assert config["patch"]["supported"] and config["filter"] == {"supported": True, "maxResults": 1000}
+    assert config["patch"]["supported"] and config["filter"] == {
+        "supported": True,
+        "maxResults": 1000,
+    }
     assert config["etag"]["supported"] and not config["bulk"]["supported"]
     schemas = {s["id"]: s for s in scim.get("Schemas").json()["Resources"]}
     user = {a["name"]: a for a in schemas[USER_SCHEMA]["attributes"]}
@@ -177,8 +329,17 @@ def test_discovery(scim: Any) -> None:
 
 
 def test_content_types(scim: Any) -> None:
-    for content_type in ("application/scim+json", "application/json", "application/json; charset=utf-8", "text/plain"):
-        response = scim.post("Users", content=b'{"userName": "ct@example.com"}', headers={"Content-Type": content_type})
+    for content_type in (
+        "application/scim+json",
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/plain",
+    ):
+        response = scim.post(
+            "Users",
+            content=b'{"userName": "ct@example.com"}',
+            headers={"Content-Type": content_type},
+        )
         assert response.status_code in (201, 409), response.text
         assert response.headers["content-type"] == "application/scim+json"
 
@@ -186,13 +347,33 @@ def test_content_types(scim: Any) -> None:
 # --- fuzzing --------------------------------------------------------------------------------
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=12,
 )
 _user_keys = st.sampled_from(
-    ["schemas", "userName", "name", "active", "emails", "externalId", "title", "locale", "displayName",
-     "password", "groups", "id", "meta", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]
+    [
+        "schemas",
+        "userName",
+        "name",
+        "active",
+        "emails",
+        "externalId",
+        "title",
+        "locale",
+        "displayName",
+        "password",
+        "groups",
+        "id",
+        "meta",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+    ]
 )
 _user_bodies = st.dictionaries(_user_keys, _json, max_size=6) | st.fixed_dictionaries(
     {"schemas": st.just([USER_SCHEMA]), "userName": st.emails() | st.text(max_size=30)},
@@ -202,8 +383,20 @@ _operations = st.lists(
     st.fixed_dictionaries(
         {"op": st.sampled_from(["add", "Replace", "remove", "nope"]) | st.text(max_size=5)},
         optional={
-            "path": st.sampled_from(["active", "title", "name.givenName", 'emails[type eq "work"].value',
-                                     "members", 'members[value eq "x"]', "userName", "x[", ""]) | st.text(max_size=15),
+            "path": st.sampled_from(
+                [
+                    "active",
+                    "title",
+                    "name.givenName",
+                    'emails[type eq "work"].value',
+                    "members",
+                    'members[value eq "x"]',
+                    "userName",
+                    "x[",
+                    "",
+                ]
+            )
+            | st.text(max_size=15),
             "value": _json,
         },
     ),
@@ -211,7 +404,9 @@ _operations = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(body=_user_bodies)
 def test_fuzz_post_users_never_fails_with_5xx(scim: Any, body: dict[str, Any]) -> None:
     response = scim.post("Users", json=body)
@@ -220,12 +415,21 @@ def test_fuzz_post_users_never_fails_with_5xx(scim: Any, body: dict[str, Any]) -
         assert response.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(operations=_operations, target=st.sampled_from(["Users", "Groups"]))
-def test_fuzz_patch_never_fails_with_5xx(scim: Any, targets: dict[str, str], operations: Any, target: str) -> None:
+def test_fuzz_patch_never_fails_with_5xx(
+    scim: Any, targets: dict[str, str], operations: Any, target: str
+) -> None:
     resource = targets["user"] if target == "Users" else targets["group"]
-    response = scim.patch(f"{target}/{resource}", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                                                         "Operations": operations})
+    response = scim.patch(
+        f"{target}/{resource}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": operations,
+        },
+    )
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         assert response.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]

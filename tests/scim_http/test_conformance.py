@@ -26,12 +26,17 @@ def _table(results: list[CheckResult]) -> str:
     rows = [("resource", "check", "status", "reason")]
     for result in results:
         reason = (result.reason or "").replace("\n", " ")
-        rows.append((result.resource_type or "-", result.title or "?", result.status.name, reason[:200]))
+        rows.append(
+            (result.resource_type or "-", result.title or "?", result.status.name, reason[:200])
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = [" | ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)) for row in rows]
+    lines = [
+        " | ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row))
+        for row in rows
+    ]
     counts = {status.name: sum(r.status is status for r in results) for status in Status}
     summary = ", ".join(f"{name}: {count}" for name, count in counts.items() if count)
-    return "\n".join(lines + [f"{len(results)} checks — {summary}"])
+    return "\n".join([*lines, f"{len(results)} checks — {summary}"])
 
 
 def _run_and_check(client: httpx.Client, label: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,7 +48,9 @@ def _run_and_check(client: httpx.Client, label: str, capsys: pytest.CaptureFixtu
     skipped = [r for r in results if r.status is Status.SKIPPED]
     unexpected = [r for r in skipped if r.title not in ALLOWED_SKIPS]
     assert not unexpected, _table(unexpected)
-    assert sum(r.status in PASSED for r in results) >= 80, "scim2-tester ran far fewer checks than expected"
+    assert sum(r.status in PASSED for r in results) >= 80, (
+        "scim2-tester ran far fewer checks than expected"
+    )
 
 
 @pytest.fixture

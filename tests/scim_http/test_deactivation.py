@@ -10,25 +10,32 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from scim_helpers import ScimAccount, create_user, filter_users, fresh, patch_body, user_body
 from deskgate.services import agents as agent_service
 from deskgate.store.models import Account, Agent, AgentSession, AgentSource
+
 from helpers import TEST_PASSWORD, post_form, sign_in
 from saml import samlfactory as saml_factory
+from scim_helpers import ScimAccount, create_user, filter_users, fresh, patch_body, user_body
 
 DEACTIVATE = patch_body({"op": "replace", "value": {"active": False}})  # exactly as Okta sends it
 REACTIVATE = patch_body({"op": "replace", "value": {"active": True}})
 
 
 def sessions_of(db: Any, agent_id: str) -> int:
-    return fresh(db).scalar(select(func.count()).select_from(AgentSession).where(AgentSession.agent_id == agent_id))
+    return fresh(db).scalar(
+        select(func.count()).select_from(AgentSession).where(AgentSession.agent_id == agent_id)
+    )
 
 
 @pytest.fixture
 def password_agent(scim_account: ScimAccount, db: Any) -> Agent:
     """An agent the admin added with a password, whom Okta then manages (linked by filter)."""
     agent = agent_service.add_agent(
-        db, scim_account.id, email="pat@example.com", first_name="Pat", password=TEST_PASSWORD,
+        db,
+        scim_account.id,
+        email="pat@example.com",
+        first_name="Pat",
+        password=TEST_PASSWORD,
         source=AgentSource.PASSWORD,
     )
     db.commit()
@@ -56,7 +63,9 @@ def test_okta_deactivation_signs_the_agent_out_and_reactivation_lets_them_back(
     assert web.get("/console").status_code == 200
 
 
-def test_put_with_active_false_deactivates_too(scim: Any, web: Any, password_agent: Agent, db: Any) -> None:
+def test_put_with_active_false_deactivates_too(
+    scim: Any, web: Any, password_agent: Agent, db: Any
+) -> None:
     sign_in(web, "pat@example.com")
     body = {**user_body("pat@example.com", given="Pat", family="Smith"), "active": False}
     assert scim.put(f"Users/{password_agent.id}", json=body).json()["active"] is False
@@ -64,7 +73,9 @@ def test_put_with_active_false_deactivates_too(scim: Any, web: Any, password_age
     assert web.get("/console").status_code == 303
 
 
-def test_the_idp_may_deactivate_even_the_last_admin(scim: Any, scim_account: ScimAccount, db: Any) -> None:
+def test_the_idp_may_deactivate_even_the_last_admin(
+    scim: Any, scim_account: ScimAccount, db: Any
+) -> None:
     """The IdP is authoritative: unlike the admin pages, SCIM can deactivate the last admin."""
     response = scim.patch(f"Users/{scim_account.admin_id}", json=DEACTIVATE)
     assert response.status_code == 200 and response.json()["active"] is False
@@ -80,10 +91,19 @@ def test_a_scim_user_signs_in_by_sso_at_once_until_deactivated(
     """No JIT: the agent exists only because SCIM created it, and SSO finds it by email."""
     idp = "https://idp.example.test/metadata"
     sign_in(web, scim_account.admin_email)
-    saved = post_form(web, "/manage/security", "/manage/security/sso", {
-        "idp_kind": "okta", "enabled": "on", "metadata_xml": saml_factory.idp_metadata_xml(entity_id=idp), "allow_idp_initiated": "on",
-        "jit_role": "agent", "email_domains": "",
-    })  # jit_enabled left off
+    saved = post_form(
+        web,
+        "/manage/security",
+        "/manage/security/sso",
+        {
+            "idp_kind": "okta",
+            "enabled": "on",
+            "metadata_xml": saml_factory.idp_metadata_xml(entity_id=idp),
+            "allow_idp_initiated": "on",
+            "jit_role": "agent",
+            "email_domains": "",
+        },
+    )  # jit_enabled left off
     assert saved.status_code == 200, saved.text
     sso_token = fresh(db).get(Account, scim_account.id).sso_token
     acs = f"http://testserver/api/v1/sso/{sso_token}/acs/okta"
@@ -91,12 +111,18 @@ def test_a_scim_user_signs_in_by_sso_at_once_until_deactivated(
     def sso_sign_in() -> Any:
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         spec = saml_factory.spec(
-            sp_entity_id=f"http://testserver/api/v1/sso/{sso_token}/metadata/okta", acs_url=acs,
-            idp_entity_id=idp, now=now, in_response_to=None, name_id="sam@example.com",
+            sp_entity_id=f"http://testserver/api/v1/sso/{sso_token}/metadata/okta",
+            acs_url=acs,
+            idp_entity_id=idp,
+            now=now,
+            in_response_to=None,
+            name_id="sam@example.com",
             attributes={"email": ("sam@example.com",)},
         )
         browser = new_web()
-        response = browser.post(urlsplit(acs).path, data={"SAMLResponse": saml_factory.make_response(spec)})
+        response = browser.post(
+            urlsplit(acs).path, data={"SAMLResponse": saml_factory.make_response(spec)}
+        )
         return browser, response
 
     user = create_user(scim, "Sam@Example.com", given="Sam", family="Provisioned")
@@ -112,4 +138,11 @@ def test_a_scim_user_signs_in_by_sso_at_once_until_deactivated(
     scim.patch(f"Users/{user['id']}", json=REACTIVATE)
     _, again = sso_sign_in()
     assert again.status_code == 303
-    assert fresh(db).scalar(select(func.count()).select_from(Agent).where(Agent.email_normalized == "sam@example.com")) == 1
+    assert (
+        fresh(db).scalar(
+            select(func.count())
+            .select_from(Agent)
+            .where(Agent.email_normalized == "sam@example.com")
+        )
+        == 1
+    )

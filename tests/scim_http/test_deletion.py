@@ -5,19 +5,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from deskgate.store.models import Agent
+
 from helpers import post_form, sign_in
 from scim_helpers import create_user, filter_users, fresh, is_scim_error, patch_body
-from deskgate.store.models import Agent
 
 
 def reactivate(client: Any, admin_email: str, agent_id: str) -> str:
     sign_in(client, admin_email)
-    response = post_form(client, "/manage/agents", f"/manage/agents/{agent_id}/active", {"active": "true"})
+    response = post_form(
+        client, "/manage/agents", f"/manage/agents/{agent_id}/active", {"active": "true"}
+    )
     assert response.status_code == 303, response.text
     return client.get(response.headers["location"]).text
 
 
-def test_admin_reactivation_makes_a_scim_deleted_agent_visible_again(scim: Any, scim_account: Any, client: Any, db: Any) -> None:
+def test_admin_reactivation_makes_a_scim_deleted_agent_visible_again(
+    scim: Any, scim_account: Any, client: Any, db: Any
+) -> None:
     user = create_user(scim, "back@contoso.example")
     assert scim.delete(f"Users/{user['id']}").status_code == 204
     assert is_scim_error(scim.get(f"Users/{user['id']}"), 404)
@@ -42,8 +47,13 @@ def test_reactivation_after_the_idp_recreated_the_user_name_says_why_it_stays_hi
     assert agent.active is True and agent.scim_deleted_at is not None
     for response in (
         scim.get(f"Users/{old['id']}"),
-        scim.patch(f"Users/{old['id']}", json=patch_body({"op": "replace", "path": "active", "value": False})),
+        scim.patch(
+            f"Users/{old['id']}",
+            json=patch_body({"op": "replace", "path": "active", "value": False}),
+        ),
         scim.delete(f"Users/{old['id']}"),
     ):
         assert is_scim_error(response, 404)
-    assert [u["id"] for u in filter_users(scim, 'userName eq "twice@contoso.example"')["Resources"]] == [new["id"]]
+    assert [
+        u["id"] for u in filter_users(scim, 'userName eq "twice@contoso.example"')["Resources"]
+    ] == [new["id"]]

@@ -12,11 +12,27 @@ from scim_helpers import ENTERPRISE_SCHEMA, ScimAccount, create_group, create_us
 
 @pytest.fixture
 def people(scim: Any, scim_account: ScimAccount) -> dict[str, dict[str, Any]]:
-    ann = create_user(scim, "ann_lee@example.com", given="Ann", family="Lee", externalId="EXT-1", title="Lead")
-    annx = create_user(scim, "annxlee@example.com", given="Annx", family="Lee", displayName="100% Annx",
-                       externalId="ext-1", locale="fr-FR")
-    bob = create_user(scim, "bob@example.org", given="Bob", family="Stone", displayName="", title="Agent",
-                      **{ENTERPRISE_SCHEMA: {"department": "Support"}})
+    ann = create_user(
+        scim, "ann_lee@example.com", given="Ann", family="Lee", externalId="EXT-1", title="Lead"
+    )
+    annx = create_user(
+        scim,
+        "annxlee@example.com",
+        given="Annx",
+        family="Lee",
+        displayName="100% Annx",
+        externalId="ext-1",
+        locale="fr-FR",
+    )
+    bob = create_user(
+        scim,
+        "bob@example.org",
+        given="Bob",
+        family="Stone",
+        displayName="",
+        title="Agent",
+        **{ENTERPRISE_SCHEMA: {"department": "Support"}},
+    )
     scim.patch(f"Users/{bob['id']}", json=patch_body({"op": "replace", "value": {"active": False}}))
     admin = scim.get(f"Users/{scim_account.admin_id}").json()
     return {"ann": ann, "annx": annx, "bob": bob, "admin": admin}
@@ -68,7 +84,9 @@ def matching(scim: Any, people: dict[str, dict[str, Any]], expression: str) -> s
         ('urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bob@example.org"', {"bob"}),
     ],
 )
-def test_filter(scim: Any, people: dict[str, dict[str, Any]], expression: str, expected: set[str]) -> None:
+def test_filter(
+    scim: Any, people: dict[str, dict[str, Any]], expression: str, expected: set[str]
+) -> None:
     assert matching(scim, people, expression) == expected
 
 
@@ -99,7 +117,12 @@ def test_sorting(scim: Any, people: dict[str, dict[str, Any]]) -> None:
 def test_paging_edges(scim: Any, people: dict[str, dict[str, Any]]) -> None:
     def page(**params: Any) -> tuple[int, int, int, int]:
         body = scim.get("Users", params=params).json()
-        return body["totalResults"], body["startIndex"], body["itemsPerPage"], len(body["Resources"])
+        return (
+            body["totalResults"],
+            body["startIndex"],
+            body["itemsPerPage"],
+            len(body["Resources"]),
+        )
 
     assert page(count=0) == (4, 1, 0, 0)
     assert page(startIndex=3, count=10) == (4, 3, 2, 2)
@@ -111,16 +134,28 @@ def test_paging_edges(scim: Any, people: dict[str, dict[str, Any]]) -> None:
 
 
 def test_search_endpoint(scim: Any, people: dict[str, dict[str, Any]]) -> None:
-    response = scim.post("Users/.search", json={
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-        "filter": 'userName sw "ann"', "startIndex": 1, "count": 1, "attributes": ["userName"],
-        "sortBy": "userName", "sortOrder": "descending",
-    })
+    response = scim.post(
+        "Users/.search",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": 'userName sw "ann"',
+            "startIndex": 1,
+            "count": 1,
+            "attributes": ["userName"],
+            "sortBy": "userName",
+            "sortOrder": "descending",
+        },
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["totalResults"] == 2
-    assert body["Resources"] == [{"schemas": body["Resources"][0]["schemas"], "id": people["annx"]["id"],
-                                  "userName": "annxlee@example.com"}]
+    assert body["Resources"] == [
+        {
+            "schemas": body["Resources"][0]["schemas"],
+            "id": people["annx"]["id"],
+            "userName": "annxlee@example.com",
+        }
+    ]
 
 
 def test_group_filters(scim: Any, people: dict[str, dict[str, Any]]) -> None:
@@ -128,11 +163,16 @@ def test_group_filters(scim: Any, people: dict[str, dict[str, Any]]) -> None:
     team_a = create_group(scim, "Team_A", [ann, bob])
     team_b = create_group(scim, "TeamXB", [bob])
     empty = create_group(scim, "Nobody")
-    scim.patch(f"Groups/{empty['id']}", json=patch_body({"op": "add", "path": "externalId", "value": "okta-1"}))
+    scim.patch(
+        f"Groups/{empty['id']}",
+        json=patch_body({"op": "add", "path": "externalId", "value": "okta-1"}),
+    )
     names = {team_a["id"]: "a", team_b["id"]: "b", empty["id"]: "empty"}
 
     def groups(expression: str) -> set[str]:
-        response = scim.get("Groups", params={"filter": expression, "excludedAttributes": "members"})
+        response = scim.get(
+            "Groups", params={"filter": expression, "excludedAttributes": "members"}
+        )
         assert response.status_code == 200, response.text
         return {names[g["id"]] for g in response.json()["Resources"]}
 

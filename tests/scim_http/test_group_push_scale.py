@@ -14,6 +14,7 @@ from sqlalchemy import event, insert
 from deskgate import ids
 from deskgate.store.base import utcnow
 from deskgate.store.models import Agent, GroupMember
+
 from scim_helpers import GROUP_SCHEMA, create_group, fresh, patch_body
 
 MAX_STATEMENTS = 40
@@ -25,13 +26,27 @@ def bulk_agents(db: Any, account_id: str, n: int, prefix: str = "bulk") -> list[
     rows = []
     for index in range(n):
         email = f"{prefix}{index}@push.example"
-        rows.append({
-            "id": ids.new_id(ids.AGENT), "account_id": account_id, "user_name": email,
-            "user_name_normalized": email, "emails": [{"value": email, "type": "work", "primary": True}],
-            "email": email, "email_normalized": email, "first_name": "Bulk", "last_name": str(index),
-            "display_name": "", "role": "agent", "active": True, "source": "scim", "enterprise": {},
-            "version": 1, "created_at": now, "updated_at": now,
-        })
+        rows.append(
+            {
+                "id": ids.new_id(ids.AGENT),
+                "account_id": account_id,
+                "user_name": email,
+                "user_name_normalized": email,
+                "emails": [{"value": email, "type": "work", "primary": True}],
+                "email": email,
+                "email_normalized": email,
+                "first_name": "Bulk",
+                "last_name": str(index),
+                "display_name": "",
+                "role": "agent",
+                "active": True,
+                "source": "scim",
+                "enterprise": {},
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
     db.execute(insert(Agent), rows)
     db.commit()
     return [row["id"] for row in rows]
@@ -57,10 +72,14 @@ def timed(call: Any) -> tuple[Any, float]:
     return response, time.perf_counter() - started
 
 
-def test_group_push_of_256_members_in_one_patch(scim: Any, scim_account: Any, db: Any, engine: Any) -> None:
+def test_group_push_of_256_members_in_one_patch(
+    scim: Any, scim_account: Any, db: Any, engine: Any
+) -> None:
     members = bulk_agents(db, scim_account.id, 256)
     group = create_group(scim, "Pushed")
-    body = patch_body({"op": "add", "path": "members", "value": [{"value": m, "display": m} for m in members]})
+    body = patch_body(
+        {"op": "add", "path": "members", "value": [{"value": m, "display": m} for m in members]}
+    )
     with counted(engine) as statements:
         response, seconds = timed(lambda: scim.patch(f"Groups/{group['id']}", json=body))
     print(f"\n256 members in one PATCH: {len(statements)} statements, {seconds * 1000:.0f} ms")
@@ -72,7 +91,9 @@ def test_group_push_of_256_members_in_one_patch(scim: Any, scim_account: Any, db
     # Okta's `replace members` with another 256 (half of them new), then PUT with the first half.
     others = bulk_agents(db, scim_account.id, 128, prefix="other")
     replacement = members[:128] + others
-    body = patch_body({"op": "replace", "path": "members", "value": [{"value": m} for m in replacement]})
+    body = patch_body(
+        {"op": "replace", "path": "members", "value": [{"value": m} for m in replacement]}
+    )
     with counted(engine) as statements:
         response, seconds = timed(lambda: scim.patch(f"Groups/{group['id']}", json=body))
     assert response.status_code in (200, 204), response.text
@@ -80,7 +101,11 @@ def test_group_push_of_256_members_in_one_patch(scim: Any, scim_account: Any, db
     stored = {row.agent_id for row in fresh(db).query(GroupMember).filter_by(group_id=group["id"])}
     assert stored == set(replacement)
 
-    put = {"schemas": [GROUP_SCHEMA], "displayName": "Pushed", "members": [{"value": m} for m in members[:64]]}
+    put = {
+        "schemas": [GROUP_SCHEMA],
+        "displayName": "Pushed",
+        "members": [{"value": m} for m in members[:64]],
+    }
     with counted(engine) as statements:
         response, seconds = timed(lambda: scim.put(f"Groups/{group['id']}", json=put))
     assert response.status_code == 200, response.text
@@ -88,10 +113,14 @@ def test_group_push_of_256_members_in_one_patch(scim: Any, scim_account: Any, db
     assert {m["value"] for m in response.json()["members"]} == set(members[:64])
 
 
-def test_patch_on_a_10000_member_group_stays_quick(scim: Any, scim_account: Any, db: Any, engine: Any) -> None:
+def test_patch_on_a_10000_member_group_stays_quick(
+    scim: Any, scim_account: Any, db: Any, engine: Any
+) -> None:
     members = bulk_agents(db, scim_account.id, 10_256)
     group = create_group(scim, "Everyone")
-    db.execute(insert(GroupMember), [{"group_id": group["id"], "agent_id": m} for m in members[:10_000]])
+    db.execute(
+        insert(GroupMember), [{"group_id": group["id"], "agent_id": m} for m in members[:10_000]]
+    )
     db.commit()
     body = patch_body(
         {"op": "add", "path": "members", "value": [{"value": m} for m in members[10_000:]]},
@@ -99,7 +128,9 @@ def test_patch_on_a_10000_member_group_stays_quick(scim: Any, scim_account: Any,
     )
     with counted(engine) as statements:
         response, seconds = timed(lambda: scim.patch(f"Groups/{group['id']}", json=body))
-    print(f"\n10,000-member group, +256/-256 in one PATCH: {len(statements)} statements, {seconds * 1000:.0f} ms")
+    print(
+        f"\n10,000-member group, +256/-256 in one PATCH: {len(statements)} statements, {seconds * 1000:.0f} ms"
+    )
     assert response.status_code in (200, 204), response.text
     assert len(statements) <= MAX_STATEMENTS, f"{len(statements)} statements"
     assert seconds < 1.0, f"{seconds:.2f} s"

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from scim_helpers import ScimAccount, create_group, create_user, fresh, patch_body
 from deskgate.services import agents as agent_service
 from deskgate.services.provisioning import scim_page_context
 from deskgate.store.models import Agent, Group
+
 from helpers import TEST_PASSWORD, post_form, sign_in
+from scim_helpers import ScimAccount, create_group, create_user, fresh, patch_body
 
 
 def role(db: Any, agent_id: str) -> str:
@@ -75,7 +76,9 @@ def test_the_last_active_admin_is_never_demoted_by_a_group(
 ) -> None:
     owners = create_group(scim, "Owners", [scim_account.admin_id])
     mark(admin_web, owners["id"], True)
-    assert scim.patch(f"Groups/{owners['id']}", json=remove(scim_account.admin_id)).status_code == 204
+    assert (
+        scim.patch(f"Groups/{owners['id']}", json=remove(scim_account.admin_id)).status_code == 204
+    )
     assert role(db, scim_account.admin_id) == "admin"
     detail = scim_log(scim_account.id)[-1].detail
     assert f"{scim_account.admin_email} stays admin" in detail
@@ -95,11 +98,18 @@ def test_only_admins_with_a_valid_form_can_change_the_mapping(
     agent_service.add_agent(db, scim_account.id, email="plain@example.com", password=TEST_PASSWORD)
     db.commit()
     sign_in(web, "plain@example.com")
-    assert web.post("/manage/security/scim-groups", data={"group_id": group["id"], "grants_admin": "on"}).status_code == 403
+    assert (
+        web.post(
+            "/manage/security/scim-groups", data={"group_id": group["id"], "grants_admin": "on"}
+        ).status_code
+        == 403
+    )
     web = new_web()
     sign_in(web, scim_account.admin_email)
-    forged = web.post("/manage/security/scim-groups", data={"group_id": group["id"], "grants_admin": "on",
-                                                             "csrf_token": "forged"})
+    forged = web.post(
+        "/manage/security/scim-groups",
+        data={"group_id": group["id"], "grants_admin": "on", "csrf_token": "forged"},
+    )
     assert forged.status_code == 403
     assert mark(web, "grp_unknown", True).status_code == 404
     assert fresh(db).get(Group, group["id"]).grants_admin is False
@@ -113,9 +123,13 @@ def test_security_page_section_shows_groups_and_recent_requests(
         scim.get("Users", params={"filter": f'userName eq "n{n}@example.com"'})
     context = scim_page_context(fresh(db), scim_account.id)
     assert len(context["scim_log"]) == 50
-    assert [(g.display_name, g.member_count, g.grants_admin) for g in context["scim_groups"]] == [("Support <Tier 1>", 1, False)]
+    assert [(g.display_name, g.member_count, g.grants_admin) for g in context["scim_groups"]] == [
+        ("Support <Tier 1>", 1, False)
+    ]
 
-    html = app.state.deskgate.templates.get_template("_scim_extra.html").render(csrf_token="tok", **context)
+    html = app.state.deskgate.templates.get_template("_scim_extra.html").render(
+        csrf_token="tok", **context
+    )
     assert "Support &lt;Tier 1&gt;" in html and "Make members admins" in html
     assert html.count("<td><code>GET ") == 50
     assert 'userName eq "n54@example.com"' in html.replace("&#34;", '"')

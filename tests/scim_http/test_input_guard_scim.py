@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 
 from helpers import table_rows
-from scim_helpers import GROUP_SCHEMA, USER_SCHEMA, create_group, create_user, is_scim_error, patch_body, user_body
+from scim_helpers import (
+    GROUP_SCHEMA,
+    USER_SCHEMA,
+    create_group,
+    create_user,
+    is_scim_error,
+    patch_body,
+    user_body,
+)
 
 HUGE = 2**64
 BIGINT_PLUS_ONE = 2**63
@@ -49,11 +57,31 @@ def _send(scim: Any, method: str, path: str, body: Any = None) -> Any:
         ("POST", "Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Ops\x00"}),
         ("POST", "Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Ops", "externalId": "\x00"}),
         ("PUT", "Users/{user}", user_body("stable@example.com", displayName="\x00")),
-        ("PATCH", "Users/{user}", patch_body({"op": "replace", "path": "displayName", "value": "a\x00"})),
-        ("PATCH", "Users/{user}", patch_body({"op": "replace", "path": "externalId", "value": "a\x00"})),
-        ("PATCH", "Groups/{group}", patch_body({"op": "replace", "path": "displayName", "value": "a\x00"})),
-        ("PATCH", "Groups/{group}", patch_body({"op": "replace", "path": "externalId", "value": "a\x00"})),
-        ("PATCH", "Groups/{group}", patch_body({"op": "add", "path": "members", "value": [{"value": "x\x00"}]})),
+        (
+            "PATCH",
+            "Users/{user}",
+            patch_body({"op": "replace", "path": "displayName", "value": "a\x00"}),
+        ),
+        (
+            "PATCH",
+            "Users/{user}",
+            patch_body({"op": "replace", "path": "externalId", "value": "a\x00"}),
+        ),
+        (
+            "PATCH",
+            "Groups/{group}",
+            patch_body({"op": "replace", "path": "displayName", "value": "a\x00"}),
+        ),
+        (
+            "PATCH",
+            "Groups/{group}",
+            patch_body({"op": "replace", "path": "externalId", "value": "a\x00"}),
+        ),
+        (
+            "PATCH",
+            "Groups/{group}",
+            patch_body({"op": "add", "path": "members", "value": [{"value": "x\x00"}]}),
+        ),
         ("POST", "Users/.search", {"filter": 'userName eq "a\x00b"'}),
         ("POST", "Groups/.search", {"filter": 'externalId eq "\x00"'}),
         ("GET", "Users?filter=userName+eq+%22a%00b%22", None),
@@ -71,15 +99,21 @@ def _send(scim: Any, method: str, path: str, body: Any = None) -> Any:
         ("DELETE", "Groups/%00", None),
     ],
 )
-def test_nul_anywhere_is_a_scim_invalid_value(scim: Any, world: Any, method: str, path: str, body: Any) -> None:
+def test_nul_anywhere_is_a_scim_invalid_value(
+    scim: Any, world: Any, method: str, path: str, body: Any
+) -> None:
     response = _send(scim, method, path.format(**world), body)
     assert is_scim_error(response, 400, "invalidValue")
     assert "control character (U+0000)" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("resource", ["Users", "Groups"])
-@pytest.mark.parametrize("value", [HUGE, HUGE - 1, BIGINT_PLUS_ONE, -HUGE, str(HUGE), "9" * 40, 10**18])
-def test_start_index_beyond_any_page_is_refused_in_a_search(scim: Any, world: Any, resource: str, value: Any) -> None:
+@pytest.mark.parametrize(
+    "value", [HUGE, HUGE - 1, BIGINT_PLUS_ONE, -HUGE, str(HUGE), "9" * 40, 10**18]
+)
+def test_start_index_beyond_any_page_is_refused_in_a_search(
+    scim: Any, world: Any, resource: str, value: Any
+) -> None:
     response = _send(scim, "POST", f"{resource}/.search", {"startIndex": value})
     assert is_scim_error(response, 400, "invalidValue")
     assert "startIndex" in response.json()["detail"]
@@ -87,13 +121,17 @@ def test_start_index_beyond_any_page_is_refused_in_a_search(scim: Any, world: An
 
 @pytest.mark.parametrize("resource", ["Users", "Groups"])
 @pytest.mark.parametrize("parameter", ["startIndex", "count"])
-def test_huge_paging_integers_in_a_query_are_refused(scim: Any, world: Any, resource: str, parameter: str) -> None:
+def test_huge_paging_integers_in_a_query_are_refused(
+    scim: Any, world: Any, resource: str, parameter: str
+) -> None:
     response = scim.get(resource, params={parameter: str(HUGE)})
     assert is_scim_error(response, 400, "invalidValue")
     assert parameter in response.json()["detail"] and str(HUGE) in response.json()["detail"]
 
 
-@pytest.mark.parametrize(("start_index", "count"), [(1, 10**18 - 1), (-(10**18 - 1), 2**59), (0, -(10**18 - 1))])
+@pytest.mark.parametrize(
+    ("start_index", "count"), [(1, 10**18 - 1), (-(10**18 - 1), 2**59), (0, -(10**18 - 1))]
+)
 def test_paging_within_18_digits_is_clamped_per_rfc_7644(
     scim: Any, world: Any, start_index: int, count: int
 ) -> None:
@@ -103,7 +141,11 @@ def test_paging_within_18_digits_is_clamped_per_rfc_7644(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["startIndex"] == 1
-    assert body["itemsPerPage"] == len(body.get("Resources", [])) == (0 if count < 0 else body["totalResults"])
+    assert (
+        body["itemsPerPage"]
+        == len(body.get("Resources", []))
+        == (0 if count < 0 else body["totalResults"])
+    )
 
 
 def test_the_largest_start_index_is_an_empty_page(scim: Any, world: Any) -> None:
@@ -112,7 +154,11 @@ def test_the_largest_start_index_is_an_empty_page(scim: Any, world: Any) -> None
     response = _send(scim, "POST", "Users/.search", {"startIndex": MAX_START_INDEX, "count": 5})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (body["startIndex"], body["itemsPerPage"], body.get("Resources", [])) == (MAX_START_INDEX, 0, [])
+    assert (body["startIndex"], body["itemsPerPage"], body.get("Resources", [])) == (
+        MAX_START_INDEX,
+        0,
+        [],
+    )
 
 
 # --- the class around it -----------------------------------------------------------------------
@@ -121,19 +167,54 @@ def test_the_largest_start_index_is_an_empty_page(scim: Any, world: Any) -> None
 @pytest.mark.parametrize(
     ("method", "path", "body", "scim_type", "problem"),
     [
-        ("POST", "Users", user_body("ctl@example.com", title="a\x07b"), "invalidValue", "control character (U+0007)"),
-        ("POST", "Users", {"schemas": [USER_SCHEMA], "userName": "a@b.com", "bad\x00key": 1}, "invalidValue",
-         "control character (U+0000)"),
+        (
+            "POST",
+            "Users",
+            user_body("ctl@example.com", title="a\x07b"),
+            "invalidValue",
+            "control character (U+0007)",
+        ),
+        (
+            "POST",
+            "Users",
+            {"schemas": [USER_SCHEMA], "userName": "a@b.com", "bad\x00key": 1},
+            "invalidValue",
+            "control character (U+0000)",
+        ),
         ("POST", "Users", b'{"userName": "a\\ud800@b.com"}', "invalidValue", "lone surrogate"),
         ("GET", "Users/%ED%A0%80", None, "invalidValue", "address is not valid UTF-8"),
         ("GET", "Users/%FF", None, "invalidValue", "address is not valid UTF-8"),
-        ("GET", "Users?filter=userName+eq+%22%FF%22", None, "invalidValue", "'filter' is not valid UTF-8"),
+        (
+            "GET",
+            "Users?filter=userName+eq+%22%FF%22",
+            None,
+            "invalidValue",
+            "'filter' is not valid UTF-8",
+        ),
         ("GET", "Users?attributes=%01", None, "invalidValue", "control character (U+0001)"),
         # Not JSON text at all: RFC 8259 JSON is UTF-8, and nesting is bounded.
         ("POST", "Users", b'{"userName": "a\xff@b.com"}', "invalidSyntax", "not valid UTF-8"),
-        ("POST", "Users", b'{"userName": "a\xed\xa0\x80@b.com"}', "invalidSyntax", "not valid UTF-8"),
-        ("POST", "Users", b'{"a":' * 40 + b"1" + b"}" * 40, "invalidSyntax", "nested deeper than 32"),
-        ("POST", "Users/.search", b"[" * 5000 + b"]" * 5000, "invalidSyntax", "nested deeper than 32"),
+        (
+            "POST",
+            "Users",
+            b'{"userName": "a\xed\xa0\x80@b.com"}',
+            "invalidSyntax",
+            "not valid UTF-8",
+        ),
+        (
+            "POST",
+            "Users",
+            b'{"a":' * 40 + b"1" + b"}" * 40,
+            "invalidSyntax",
+            "nested deeper than 32",
+        ),
+        (
+            "POST",
+            "Users/.search",
+            b"[" * 5000 + b"]" * 5000,
+            "invalidSyntax",
+            "nested deeper than 32",
+        ),
     ],
 )
 def test_other_unusable_text_is_a_scim_error(
@@ -151,7 +232,9 @@ def test_json_whitespace_escapes_still_reach_the_core(scim: Any) -> None:
     assert created.json()["title"] == "Lead\tOps\nEMEA"
 
 
-def test_a_refused_body_is_refused_before_authentication(scim_for: Any, scim_account: Any, db: Any) -> None:
+def test_a_refused_body_is_refused_before_authentication(
+    scim_for: Any, scim_account: Any, db: Any
+) -> None:
     anonymous = scim_for(scim_account, auth="Bearer wrong")
     before = table_rows(db)
     response = anonymous.post("Users", json=user_body("x@example.com", displayName="\x00"))

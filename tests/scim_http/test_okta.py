@@ -13,6 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from deskgate.services import agents as agent_service
+from deskgate.services import scim_credentials
+from deskgate.store.models import Account, Agent, AgentSource, Group, GroupMember
+
 from scim_helpers import (
     LIST_SCHEMA,
     ScimAccount,
@@ -23,9 +27,6 @@ from scim_helpers import (
     patch_body,
     user_body,
 )
-from deskgate.services import agents as agent_service
-from deskgate.services import scim_credentials
-from deskgate.store.models import Account, Agent, AgentSource, Group, GroupMember
 
 # Values for the variables Okta's Initial_Script_Spec.txt draws at random.
 SPEC_VARIABLES = {
@@ -50,7 +51,9 @@ def _at(body: Any, path: str) -> Any:
     return body
 
 
-def _assertion_holds(assertion: dict[str, Any], response: httpx.Response, elapsed_ms: float) -> bool:
+def _assertion_holds(
+    assertion: dict[str, Any], response: httpx.Response, elapsed_ms: float
+) -> bool:
     """One Runscope assertion, evaluated as Runscope does."""
     comparison, value = assertion["comparison"], assertion.get("value")
     if assertion["source"] == "response_status":
@@ -82,21 +85,43 @@ def cli_scim_account(database_url: str, issue_token: Any) -> ScimAccount:
 
     from deskgate.cli import main
 
-    result = CliRunner().invoke(main, [
-        "accounts", "create", "--name", "Acme", "--plan", "scale-plus", "--admin-email", "ops@acme.test",
-        "--admin-first-name", "Olga", "--admin-last-name", "Ops",
-    ], env={"DESKGATE_DATABASE_URL": database_url}, catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        [
+            "accounts",
+            "create",
+            "--name",
+            "Acme",
+            "--plan",
+            "scale-plus",
+            "--admin-email",
+            "ops@acme.test",
+            "--admin-first-name",
+            "Olga",
+            "--admin-last-name",
+            "Ops",
+        ],
+        env={"DESKGATE_DATABASE_URL": database_url},
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     account_id = json.loads(result.stdout)["account_id"]
-    return ScimAccount(id=account_id, admin_email="ops@acme.test", admin_id="", token=issue_token(account_id),
-                       base_path=f"/scim/v2/{account_id}")
+    return ScimAccount(
+        id=account_id,
+        admin_email="ops@acme.test",
+        admin_id="",
+        token=issue_token(account_id),
+        base_path=f"/scim/v2/{account_id}",
+    )
 
 
 def test_okta_spec_test_passes_against_an_account_made_by_the_cli(
     okta_spec_test: dict[str, Any], live_server: str, cli_scim_account: ScimAccount
 ) -> None:
     """Its first step reads the first listed user (the admin) and wants its name parts."""
-    test_okta_spec_test_passes_over_real_http(okta_spec_test, live_server, cli_scim_account, "Bearer")
+    test_okta_spec_test_passes_over_real_http(
+        okta_spec_test, live_server, cli_scim_account, "Bearer"
+    )
 
 
 @pytest.mark.parametrize("auth_style", ["header-auth (bare token)", "Bearer"])
@@ -104,23 +129,35 @@ def test_okta_spec_test_passes_over_real_http(
     okta_spec_test: dict[str, Any], live_server: str, scim_account: ScimAccount, auth_style: str
 ) -> None:
     """Okta's "SCIM 2.0 SPEC Test", every step and every assertion, as its runner sends them."""
-    token = scim_account.token if auth_style.startswith("header") else f"Bearer {scim_account.token}"
-    variables = {**SPEC_VARIABLES, "auth": token, "SCIMBaseURL": f"{live_server}{scim_account.base_path}"}
+    token = (
+        scim_account.token if auth_style.startswith("header") else f"Bearer {scim_account.token}"
+    )
+    variables = {
+        **SPEC_VARIABLES,
+        "auth": token,
+        "SCIMBaseURL": f"{live_server}{scim_account.base_path}",
+    }
     failures = []
     with httpx.Client(timeout=10) as client:
         for number, step in enumerate(okta_spec_test["steps"], 1):
             if step.get("step_type") != "request":
                 continue
-            headers = {name: _fill(values[0], variables) for name, values in step["headers"].items()}
+            headers = {
+                name: _fill(values[0], variables) for name, values in step["headers"].items()
+            }
             body = _fill(step["body"], variables).encode() if step.get("body") else None
             started = time.perf_counter()
-            response = client.request(step["method"], _fill(step["url"], variables), headers=headers, content=body)
+            response = client.request(
+                step["method"], _fill(step["url"], variables), headers=headers, content=body
+            )
             elapsed_ms = (time.perf_counter() - started) * 1000
             for assertion in step["assertions"]:
                 if assertion.get("value") is not None:
                     assertion = {**assertion, "value": _fill(assertion["value"], variables)}
                 if not _assertion_holds(assertion, response, elapsed_ms):
-                    failures.append((number, step["method"], step["url"], assertion, response.text[:300]))
+                    failures.append(
+                        (number, step["method"], step["url"], assertion, response.text[:300])
+                    )
             for variable in step.get("variables") or []:
                 variables[variable["name"]] = str(_at(response.json(), variable["property"]))
     assert not failures, failures
@@ -146,11 +183,15 @@ def okta_doc_requests(doc: str, ids: dict[str, str]) -> list[tuple[str, str, Any
         head, _, body = block.partition("\n\n")
         line = _REQUEST_LINE.match(head.splitlines()[0].strip())
         if line:
-            requests.append((line.group(1), line.group(2), json.loads(body) if body.strip() else None))
+            requests.append(
+                (line.group(1), line.group(2), json.loads(body) if body.strip() else None)
+            )
     return requests
 
 
-def test_okta_reference_requests_in_order(okta_doc: str, scim: Any, scim_account: ScimAccount, db: Any) -> None:
+def test_okta_reference_requests_in_order(
+    okta_doc: str, scim: Any, scim_account: ScimAccount, db: Any
+) -> None:
     """Okta's user lifecycle and Group Push, request by request as its reference page shows."""
     other = create_user(scim, "other.user@okta.local", given="Other", family="User")
     ids = {DOC_OTHER_USER: other["id"]}
@@ -238,7 +279,9 @@ def test_okta_crud_test_checks_after_each_lifecycle_step(scim: Any) -> None:
     assert scim.get(f"Users/{user['id']}").json()["name"]["givenName"] == "Renamed"
 
     for active in (False, True, False):  # deactivate, reactivate, unassign
-        patched = scim.patch(f"Users/{user['id']}", json=patch_body({"op": "replace", "value": {"active": active}}))
+        patched = scim.patch(
+            f"Users/{user['id']}", json=patch_body({"op": "replace", "value": {"active": active}})
+        )
         assert patched.status_code == 200 and patched.json()["active"] is active
         assert scim.get(f"Users/{user['id']}").json()["active"] is active
         assert by_filter()["active"] is active  # deactivated users are still found
@@ -248,9 +291,15 @@ def test_okta_errors_are_scim_errors(scim: Any, scim_for: Any, scim_account: Sci
     assert is_scim_error(scim.get("Users/00919288221112222"), 404)
     bad = scim_for(scim_account, auth="non-token")
     assert is_scim_error(bad.get("Users", params={"filter": 'userName eq "x@y.com"'}), 401)
-    empty = scim.get("Users", params={"filter": 'userName eq "nobody@atko.com"', "startIndex": 1, "count": 100})
+    empty = scim.get(
+        "Users", params={"filter": 'userName eq "nobody@atko.com"', "startIndex": 1, "count": 100}
+    )
     assert empty.json() == {
-        "schemas": [LIST_SCHEMA], "totalResults": 0, "startIndex": 1, "itemsPerPage": 0, "Resources": []
+        "schemas": [LIST_SCHEMA],
+        "totalResults": 0,
+        "startIndex": 1,
+        "itemsPerPage": 0,
+        "Resources": [],
     }
 
 
@@ -267,9 +316,16 @@ def test_a_user_created_at_first_sso_sign_in_is_linked_not_duplicated(
     assert is_scim_error(clash, 409, "uniqueness")
     found = filter_users(scim, 'userName eq "JIT.USER@example.com"')["Resources"]
     assert [user["id"] for user in found] == [jit.id]
-    put = scim.put(f"Users/{jit.id}", json={**user_body("jit.user@example.com", given="Jit", family="User"),
-                                          "externalId": "00u1okta"})
+    put = scim.put(
+        f"Users/{jit.id}",
+        json={
+            **user_body("jit.user@example.com", given="Jit", family="User"),
+            "externalId": "00u1okta",
+        },
+    )
     assert put.status_code == 200, put.text
     agent = fresh(db).get(Agent, jit.id)
     assert (agent.external_id, agent.last_name, agent.source) == ("00u1okta", "User", "jit")
-    assert db.scalars(select(Agent).where(Agent.email_normalized == "jit.user@example.com")).all() == [agent]
+    assert db.scalars(
+        select(Agent).where(Agent.email_normalized == "jit.user@example.com")
+    ).all() == [agent]

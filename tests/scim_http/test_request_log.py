@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from scim_helpers import ScimAccount, create_user, fresh, patch_body, user_body
 from deskgate.store.models import ScimRequestLog, ScimToken
+
+from scim_helpers import ScimAccount, create_user, fresh, patch_body, user_body
 
 
 def test_each_request_is_logged_with_what_the_admin_needs(
@@ -23,7 +24,13 @@ def test_each_request_is_logged_with_what_the_admin_needs(
     okta.post("Users", content=b"{oops")
     okta.get("Users/agt_nope")
     rows = scim_log(scim_account.id)
-    assert [(r.method, r.status) for r in rows] == [("GET", 200), ("POST", 201), ("POST", 409), ("POST", 400), ("GET", 404)]
+    assert [(r.method, r.status) for r in rows] == [
+        ("GET", 200),
+        ("POST", 201),
+        ("POST", 409),
+        ("POST", 400),
+        ("GET", 404),
+    ]
     base = scim_account.base_path
     assert rows[0].path == f'{base}/Users?filter=userName eq "a@example.com"&count=100'
     assert rows[4].path == f"{base}/Users/agt_nope"
@@ -53,22 +60,38 @@ def test_neither_the_token_nor_a_password_is_ever_logged(
     secret = "S3cret-Passw0rd!"
     user = create_user(scim, "pw@example.com", password=secret)
     scim.put(f"Users/{user['id']}", json=user_body("pw@example.com", password=secret))
-    scim.patch(f"Users/{user['id']}", json=patch_body({"op": "replace", "path": "password", "value": secret}))
+    scim.patch(
+        f"Users/{user['id']}",
+        json=patch_body({"op": "replace", "path": "password", "value": secret}),
+    )
     scim.post("Users", json={"userName": "bad", "password": secret})
     scim.post("Users", json={"userName": 5, "password": secret})
-    scim.patch(f"Users/{user['id']}", json=patch_body({"op": "replace", "value": {"password": secret, "active": "x"}}))
-    scim_for(scim_account, auth=f"Bearer {scim_account.token}x").get(f"Users?filter=userName eq \"{secret}\"")
+    scim.patch(
+        f"Users/{user['id']}",
+        json=patch_body({"op": "replace", "value": {"password": secret, "active": "x"}}),
+    )
+    scim_for(scim_account, auth=f"Bearer {scim_account.token}x").get(
+        f'Users?filter=userName eq "{secret}"'
+    )
     rows = scim_log(scim_account.id)
     assert len(rows) == 7
     for row in rows:
         text = " ".join(str(value) for value in (row.method, row.path, row.client, row.detail))
         assert scim_account.token not in text
-        assert secret not in text or row.path.endswith(f'"{secret}"')  # only where the client put it in the URL
+        assert secret not in text or row.path.endswith(
+            f'"{secret}"'
+        )  # only where the client put it in the URL
 
 
-def test_token_last_used_is_noted_at_most_once_a_minute(scim: Any, scim_account: ScimAccount, db: Any) -> None:
+def test_token_last_used_is_noted_at_most_once_a_minute(
+    scim: Any, scim_account: ScimAccount, db: Any
+) -> None:
     def last_used() -> dt.datetime | None:
-        return fresh(db).scalars(select(ScimToken.last_used_at).where(ScimToken.account_id == scim_account.id)).one()
+        return (
+            fresh(db)
+            .scalars(select(ScimToken.last_used_at).where(ScimToken.account_id == scim_account.id))
+            .one()
+        )
 
     assert last_used() is None
     scim.get("ServiceProviderConfig")
@@ -77,7 +100,9 @@ def test_token_last_used_is_noted_at_most_once_a_minute(scim: Any, scim_account:
     time.sleep(0.01)
     scim.get("ServiceProviderConfig")
     assert last_used() == first
-    token = fresh(db).scalars(select(ScimToken).where(ScimToken.account_id == scim_account.id)).one()
+    token = (
+        fresh(db).scalars(select(ScimToken).where(ScimToken.account_id == scim_account.id)).one()
+    )
     token.last_used_at = first - dt.timedelta(minutes=2)
     db.commit()
     scim.get("ServiceProviderConfig")
@@ -99,7 +124,10 @@ def test_unauthenticated_requests_are_logged_a_few_a_minute_per_source(
             client=(ip, 50000),
         )
 
-    with client("203.0.113.9", "dgscim_wrong") as attacker, client("198.51.100.7", "dgscim_wrong") as other:
+    with (
+        client("203.0.113.9", "dgscim_wrong") as attacker,
+        client("198.51.100.7", "dgscim_wrong") as other,
+    ):
         for _ in range(15):
             assert attacker.get("Users").status_code == 401
         assert other.get("Users").status_code == 401

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from deskgate.errors import InvalidInput
 from deskgate.services import metadata_fetch
+
 from web.test_saml_acs import idp_metadata
 
 PUBLIC = "93.184.215.14"  # globally routable; the connect edge below routes it to a local server
@@ -60,7 +61,11 @@ def test_dns_rebinding_never_reaches_an_internal_server(monkeypatch, serve, tls_
     public = serve(tls.server)
     internal = serve()  # plain HTTP on 127.0.0.1, e.g. an admin API: must never see a byte
     public.routes["/md"] = (200, idp_metadata().encode(), {})
-    public.routes["/moved"] = (302, b"", {"Location": f"https://next.rebind.test:{internal.port}/md"})
+    public.routes["/moved"] = (
+        302,
+        b"",
+        {"Location": f"https://next.rebind.test:{internal.port}/md"},
+    )
     dns = RebindingDNS(monkeypatch, *names)
     edge = ConnectEdge(monkeypatch, public.port)
 
@@ -82,9 +87,11 @@ def test_a_redirect_to_an_internal_address_is_refused(monkeypatch, serve, tls_fo
     internal = serve()
     public.routes["/moved"] = (302, b"", {"Location": f"http://127.0.0.1:{internal.port}/admin"})
     ConnectEdge(monkeypatch, public.port)
-    with pytest.raises(InvalidInput, match="redirected to .*private or loopback"):
+    with pytest.raises(InvalidInput, match=r"redirected to .*private or loopback"):
         metadata_fetch.fetch_metadata(
-            "https://idp.example.test/moved", allow_private=False, resolve=lambda host, port: [PUBLIC],
+            "https://idp.example.test/moved",
+            allow_private=False,
+            resolve=lambda host, port: [PUBLIC],
             verify=tls.client,
         )
     assert internal.connections == 0
@@ -100,7 +107,9 @@ def test_allow_private_still_pins_and_sends_the_host_name(serve, tls_for):
         return ["127.0.0.1"]
 
     url = f"http://idp.intranet.test:{plain.port}/md"
-    assert b"IDPSSODescriptor" in metadata_fetch.fetch_metadata(url, allow_private=True, resolve=loopback)
+    assert b"IDPSSODescriptor" in metadata_fetch.fetch_metadata(
+        url, allow_private=True, resolve=loopback
+    )
     assert asked == [("idp.intranet.test", plain.port)]
     assert plain.requests == [("/md", f"idp.intranet.test:{plain.port}")]
 
@@ -113,9 +122,11 @@ def test_allow_private_still_pins_and_sends_the_host_name(serve, tls_for):
         url, allow_private=True, resolve=loopback, verify=tls.client
     )
     assert secure.requests == [("/md", f"idp.intranet.test:{secure.port}")]
-    with pytest.raises(InvalidInput, match="could not be fetched.*certificate"):
+    with pytest.raises(InvalidInput, match=r"could not be fetched.*certificate"):
         metadata_fetch.fetch_metadata(
-            f"https://other.intranet.test:{secure.port}/md", allow_private=True, resolve=loopback,
+            f"https://other.intranet.test:{secure.port}/md",
+            allow_private=True,
+            resolve=loopback,
             verify=tls.client,
         )
     assert len(secure.requests) == 1
@@ -137,17 +148,20 @@ def test_allow_private_still_pins_and_sends_the_host_name(serve, tls_for):
 @pytest.mark.parametrize("allow_private", [False, True])
 def test_malformed_urls_are_invalid_input(url, message, allow_private):
     with pytest.raises(InvalidInput, match=message) as caught:
-        metadata_fetch.fetch_metadata(url, allow_private=allow_private, resolve=lambda host, port: [PUBLIC])
+        metadata_fetch.fetch_metadata(
+            url, allow_private=allow_private, resolve=lambda host, port: [PUBLIC]
+        )
     assert caught.value.field == "metadata_url"
 
 
 @pytest.mark.parametrize(
-    "location", ["http://127.0.0.1:99999/md", "http://[::1/md", f"http://{'b' * 64}.test/md", "http://a b/"]
+    "location",
+    ["http://127.0.0.1:99999/md", "http://[::1/md", f"http://{'b' * 64}.test/md", "http://a b/"],
 )
 def test_a_redirect_to_a_malformed_url_is_invalid_input(serve, location):
     server = serve()
     server.routes["/bad"] = (302, b"", {"Location": location})
-    with pytest.raises(InvalidInput, match="redirected to|Invalid URL in location header"):
+    with pytest.raises(InvalidInput, match=r"redirected to|Invalid URL in location header"):
         metadata_fetch.fetch_metadata(f"http://127.0.0.1:{server.port}/bad", allow_private=True)
 
 
@@ -163,12 +177,44 @@ def test_unresolvable_host_is_invalid_input():
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     with pytest.raises(InvalidInput, match="could not be found"):
-        metadata_fetch.fetch_metadata("https://nowhere.example.test/md", allow_private=False, resolve=nothing)
+        metadata_fetch.fetch_metadata(
+            "https://nowhere.example.test/md", allow_private=False, resolve=nothing
+        )
 
 
 _URL_PARTS = st.sampled_from(
-    ["https://", "http://", "//", "[", "]", "::1", ":", "@", "%", "%00", "\x00", " ", "\t", "\udcff", "é", "xn--",
-     "a" * 64, ".", "..", "idp", "example.test", "65536", "99999", "0", "-", "/", "?", "#", "\\", "127.0.0.1"]
+    [
+        "https://",
+        "http://",
+        "//",
+        "[",
+        "]",
+        "::1",
+        ":",
+        "@",
+        "%",
+        "%00",
+        "\x00",
+        " ",
+        "\t",
+        "\udcff",
+        "é",
+        "xn--",
+        "a" * 64,
+        ".",
+        "..",
+        "idp",
+        "example.test",
+        "65536",
+        "99999",
+        "0",
+        "-",
+        "/",
+        "?",
+        "#",
+        "\\",
+        "127.0.0.1",
+    ]
 )
 
 
@@ -177,7 +223,9 @@ _URL_PARTS = st.sampled_from(
 def test_any_url_text_is_fetched_or_refused_as_invalid_input(url):
     # Every name resolves to loopback, so nothing is ever connected to: only parsing is exercised.
     try:
-        metadata_fetch.fetch_metadata(url, allow_private=False, resolve=lambda host, port: ["127.0.0.1"])
+        metadata_fetch.fetch_metadata(
+            url, allow_private=False, resolve=lambda host, port: ["127.0.0.1"]
+        )
     except InvalidInput as refused:
         assert refused.field == "metadata_url"
     else:  # pragma: no cover

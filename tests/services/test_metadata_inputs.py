@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from deskgate.cli import main
 from deskgate.store.models import SSOConnection
+
 from helpers import post_form, sign_in
 from saml import samlfactory as f
 from web.test_saml_acs import IDP_ENTITY, idp_metadata
@@ -19,9 +20,12 @@ BAD_URLS = [
     ("https://idp.example.test:99999/md", "has port 99999"),
     (f"https://{'a' * 64}.example.test/md", "is not a valid host name"),
 ]
-SPACE_IN_LOCATION = f.idp_metadata_xml(entity_id=IDP_ENTITY, sso_url="https://idp.example.test/s so")
+SPACE_IN_LOCATION = f.idp_metadata_xml(
+    entity_id=IDP_ENTITY, sso_url="https://idp.example.test/s so"
+)
 JAVASCRIPT_LOCATION = f.idp_metadata_xml(
-    entity_id=IDP_ENTITY, sso_url="javascript:alert(document.cookie)",
+    entity_id=IDP_ENTITY,
+    sso_url="javascript:alert(document.cookie)",
     binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
 )
 BAD_METADATA = [
@@ -35,27 +39,43 @@ def _stored(db, account_id: str):  # type: ignore[no-untyped-def]
     connection = db.get(SSOConnection, account_id)
     if connection is None:
         return None
-    return (connection.enabled, connection.idp_sso_url, connection.metadata_url, connection.idp_certificates)
+    return (
+        connection.enabled,
+        connection.idp_sso_url,
+        connection.metadata_url,
+        connection.idp_certificates,
+    )
 
 
 @pytest.fixture
 def admin(client, make_account, db):  # type: ignore[no-untyped-def]
     account = make_account()
     sign_in(client, account.admin_email)
-    saved = post_form(client, "/manage/security", "/manage/security/sso",
-                      {"idp_kind": "okta", "enabled": "on", "metadata_xml": idp_metadata()})
+    saved = post_form(
+        client,
+        "/manage/security",
+        "/manage/security/sso",
+        {"idp_kind": "okta", "enabled": "on", "metadata_xml": idp_metadata()},
+    )
     assert saved.status_code == 200, saved.text
     return account
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    *[("metadata_url", url, message) for url, message in BAD_URLS],
-    *[("metadata_xml", xml, message) for xml, message in BAD_METADATA],
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        *[("metadata_url", url, message) for url, message in BAD_URLS],
+        *[("metadata_xml", xml, message) for xml, message in BAD_METADATA],
+    ],
+)
 def test_security_form_refuses_with_a_clear_400(client, db, admin, field, value, message):
     before = _stored(db, admin.id)
-    response = post_form(client, "/manage/security", "/manage/security/sso",
-                         {"idp_kind": "okta", "enabled": "on", field: value})
+    response = post_form(
+        client,
+        "/manage/security",
+        "/manage/security/sso",
+        {"idp_kind": "okta", "enabled": "on", field: value},
+    )
     assert response.status_code == 400
     assert message in html.unescape(response.text)
     assert _stored(db, admin.id) == before
@@ -67,8 +87,12 @@ def configure(engine, database_url, make_account):  # type: ignore[no-untyped-de
     runner = CliRunner()
 
     def invoke(*args: str):  # type: ignore[no-untyped-def]
-        return runner.invoke(main, ["sso", "configure", account.id, "--idp", "okta", *args],
-                             env={"DESKGATE_DATABASE_URL": database_url}, catch_exceptions=False)
+        return runner.invoke(
+            main,
+            ["sso", "configure", account.id, "--idp", "okta", *args],
+            env={"DESKGATE_DATABASE_URL": database_url},
+            catch_exceptions=False,
+        )
 
     invoke.account = account  # type: ignore[attr-defined]
     return invoke

@@ -13,6 +13,7 @@ from deskgate.services import metadata_fetch, sso
 from deskgate.store import accounts as account_store
 from deskgate.store.base import make_sessionmaker
 from deskgate.store.models import SSOConnection
+
 from helpers import sign_in
 from saml import samlfactory as f
 from web.test_saml_acs import IDP_ENTITY, idp_metadata
@@ -33,10 +34,15 @@ def idp_server(serve):
 
 def _connect(db, make_account, url: str, saved_at: dt.datetime):  # type: ignore[no-untyped-def]
     account = make_account()
-    sso.save_settings(db, account_store.get(db, account.id),
-                      sso.SSOSettingsForm(enabled=True, idp_kind="okta", metadata_url=url),
-                      now=saved_at, base_url="http://testserver", fetched_metadata=_fetch(url),
-                      allow_private_urls=True)
+    sso.save_settings(
+        db,
+        account_store.get(db, account.id),
+        sso.SSOSettingsForm(enabled=True, idp_kind="okta", metadata_url=url),
+        now=saved_at,
+        base_url="http://testserver",
+        fetched_metadata=_fetch(url),
+        allow_private_urls=True,
+    )
     db.commit()
     return account
 
@@ -68,10 +74,14 @@ def test_broken_connections_do_not_stall_the_others(idp_server, engine, db, make
     assert sso.refresh_stale_metadata(sessions, _fetch, first_pass) == 1
 
     rolled = _connection(db, healthy)
-    assert rolled.idp_certificates == [normalize_certificate_pem(f.keypair("idp-rollover").certificate_pem)]
+    assert rolled.idp_certificates == [
+        normalize_certificate_pem(f.keypair("idp-rollover").certificate_pem)
+    ]
     assert rolled.metadata_fetched_at == first_pass and rolled.metadata_error is None
-    for account, reason in ((space, "'https://idp.example.test/s so' contains whitespace"),
-                            (bad_port, "99999")):
+    for account, reason in (
+        (space, "'https://idp.example.test/s so' contains whitespace"),
+        (bad_port, "99999"),
+    ):
         connection = _connection(db, account)
         assert reason in connection.metadata_error
         assert connection.metadata_refresh_failed_at == first_pass
@@ -87,7 +97,11 @@ def test_broken_connections_do_not_stall_the_others(idp_server, engine, db, make
     later = first_pass + sso.METADATA_RETRY_AFTER + dt.timedelta(minutes=1)
     assert sso.refresh_stale_metadata(sessions, _fetch, later) == 1
     fixed = _connection(db, space)
-    assert (fixed.metadata_error, fixed.metadata_refresh_failed_at, fixed.metadata_fetched_at) == (None, None, later)
+    assert (fixed.metadata_error, fixed.metadata_refresh_failed_at, fixed.metadata_fetched_at) == (
+        None,
+        None,
+        later,
+    )
     assert _connection(db, bad_port).metadata_refresh_failed_at == later
 
 
@@ -108,11 +122,15 @@ def test_an_unexpected_failure_is_recorded_on_its_connection(idp_server, engine,
     assert _connection(db, second).metadata_fetched_at == when
 
 
-def test_the_admin_sees_when_and_why_the_refresh_failed(idp_server, engine, db, make_account, client):
+def test_the_admin_sees_when_and_why_the_refresh_failed(
+    idp_server, engine, db, make_account, client
+):
     base = f"http://127.0.0.1:{idp_server.port}"
     account = _connect(db, make_account, f"{base}/md", START)
     idp_server.routes["/md"] = (200, b"<html>maintenance</html>", {})
-    sso.refresh_stale_metadata(make_sessionmaker(engine), _fetch, START + dt.timedelta(days=1, hours=1))
+    sso.refresh_stale_metadata(
+        make_sessionmaker(engine), _fetch, START + dt.timedelta(days=1, hours=1)
+    )
 
     sign_in(client, account.admin_email)
     page = client.get("/manage/security").text

@@ -13,6 +13,7 @@ from deskgate.services import metadata_fetch, sso
 from deskgate.store import accounts as account_store
 from deskgate.store.base import make_sessionmaker
 from deskgate.store.models import SSOConnection
+
 from saml import samlfactory as f
 from web.test_saml_acs import IDP_ENTITY, idp_metadata
 
@@ -51,15 +52,22 @@ def test_fetch_follows_a_redirect_and_limits_size_and_status(metadata_server):
         metadata_fetch.fetch_metadata(f"{base}/missing", allow_private=True)
 
 
-def test_stale_metadata_is_refreshed_and_a_failed_refresh_keeps_the_working_config(metadata_server, engine, db, make_account):
+def test_stale_metadata_is_refreshed_and_a_failed_refresh_keeps_the_working_config(
+    metadata_server, engine, db, make_account
+):
     base, routes = metadata_server
     routes["/md"] = (200, idp_metadata().encode(), {})
     account = make_account()
     now = dt.datetime.now(dt.UTC)
     row = account_store.get(db, account.id)
-    sso.save_settings(db, row, sso.SSOSettingsForm(enabled=True, idp_kind="okta", metadata_url=f"{base}/md"),
-                      now=now, base_url="http://testserver",
-                      fetched_metadata=metadata_fetch.fetch_metadata(f"{base}/md", allow_private=True))
+    sso.save_settings(
+        db,
+        row,
+        sso.SSOSettingsForm(enabled=True, idp_kind="okta", metadata_url=f"{base}/md"),
+        now=now,
+        base_url="http://testserver",
+        fetched_metadata=metadata_fetch.fetch_metadata(f"{base}/md", allow_private=True),
+    )
     db.commit()
     sessions = make_sessionmaker(engine)
 
@@ -73,12 +81,16 @@ def test_stale_metadata_is_refreshed_and_a_failed_refresh_keeps_the_working_conf
     db.rollback()
     connection = db.get(SSOConnection, account.id)
     assert connection.idp_entity_id == IDP_ENTITY
-    assert connection.idp_certificates == [normalize_certificate_pem(f.keypair("idp-rollover").certificate_pem)]
+    assert connection.idp_certificates == [
+        normalize_certificate_pem(f.keypair("idp-rollover").certificate_pem)
+    ]
     rolled = list(connection.idp_certificates)
     # Then the URL breaks: the working certificates stay, the error is recorded for the admin.
     routes.pop("/md")
     assert sso.refresh_stale_metadata(sessions, fetch, now + dt.timedelta(days=2, minutes=2)) == 0
     db.rollback()
-    connection = db.scalars(select(SSOConnection).where(SSOConnection.account_id == account.id)).one()
+    connection = db.scalars(
+        select(SSOConnection).where(SSOConnection.account_id == account.id)
+    ).one()
     assert connection.idp_certificates == rolled
     assert "HTTP 404" in connection.metadata_error

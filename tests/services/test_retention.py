@@ -50,18 +50,33 @@ _serial = iter(range(1_000_000))
 
 def _session(account, expires_at):
     n = next(_serial)
-    return AgentSession(id=ids.new_id(ids.SESSION), token_hash=f"{n:064d}", agent_id=account.admin_id,
-                        account_id=account.id, method="password", created_at=NOW, last_seen_at=NOW,
-                        expires_at=expires_at)
+    return AgentSession(
+        id=ids.new_id(ids.SESSION),
+        token_hash=f"{n:064d}",
+        agent_id=account.admin_id,
+        account_id=account.id,
+        method="password",
+        created_at=NOW,
+        last_seen_at=NOW,
+        expires_at=expires_at,
+    )
 
 
 def _request(account, expires_at):
-    return SAMLRequest(id=f"_req{next(_serial)}", account_id=account.id, relay_state="/", created_at=NOW,
-                       expires_at=expires_at, ip="203.0.113.9")
+    return SAMLRequest(
+        id=f"_req{next(_serial)}",
+        account_id=account.id,
+        relay_state="/",
+        created_at=NOW,
+        expires_at=expires_at,
+        ip="203.0.113.9",
+    )
 
 
 def _seen(account, expires_at):
-    return SeenAssertion(account_id=account.id, assertion_id=f"_a{next(_serial)}", expires_at=expires_at)
+    return SeenAssertion(
+        account_id=account.id, assertion_id=f"_a{next(_serial)}", expires_at=expires_at
+    )
 
 
 def _failure(at):
@@ -69,13 +84,28 @@ def _failure(at):
 
 
 def _attempt(account, at):
-    return LoginAttempt(id=ids.new_id(ids.LOGIN_ATTEMPT), account_id=account.id, at=at, method="saml",
-                        succeeded=False, reason_code="signature_invalid", detail="x", ip="203.0.113.9")
+    return LoginAttempt(
+        id=ids.new_id(ids.LOGIN_ATTEMPT),
+        account_id=account.id,
+        at=at,
+        method="saml",
+        succeeded=False,
+        reason_code="signature_invalid",
+        detail="x",
+        ip="203.0.113.9",
+    )
 
 
 def _log(account, at):
-    return ScimRequestLog(id=ids.new_id(ids.SCIM_REQUEST), account_id=account.id, at=at, method="GET",
-                          path="/scim/v2/Users", status=200, duration_ms=1.0)
+    return ScimRequestLog(
+        id=ids.new_id(ids.SCIM_REQUEST),
+        account_id=account.id,
+        at=at,
+        method="GET",
+        path="/scim/v2/Users",
+        status=200,
+        duration_ms=1.0,
+    )
 
 
 def _one_of_each(account, *, live: bool, margin: dt.timedelta = dt.timedelta(seconds=1)):
@@ -94,7 +124,9 @@ def _one_of_each(account, *, live: bool, margin: dt.timedelta = dt.timedelta(sec
 
 def counts(db) -> dict[str, int]:
     db.rollback()
-    return {name: db.scalar(select(func.count()).select_from(model)) for name, model in TABLES.items()}
+    return {
+        name: db.scalar(select(func.count()).select_from(model)) for name, model in TABLES.items()
+    }
 
 
 @pytest.fixture
@@ -102,7 +134,9 @@ def sessions(engine):
     return make_sessionmaker(engine)
 
 
-def test_a_pass_removes_every_kind_of_row_past_its_period_and_keeps_live_ones(db, make_account, sessions):
+def test_a_pass_removes_every_kind_of_row_past_its_period_and_keeps_live_ones(
+    db, make_account, sessions
+):
     account = make_account()
     baseline = counts(db)  # the account's own rows (none of these kinds yet)
     db.add_all(_one_of_each(account, live=False) + _one_of_each(account, live=True))
@@ -133,7 +167,9 @@ def test_each_transaction_deletes_a_bounded_batch(db, make_account, engine):
     event.listen(engine, "after_cursor_execute", on_execute)
     event.listen(engine, "commit", on_commit)
     try:
-        result = retention.run(make_sessionmaker(engine), POLICY.__class__(**{**POLICY.__dict__, "batch_size": 4}), NOW)
+        result = retention.run(
+            make_sessionmaker(engine), POLICY.__class__(**{**POLICY.__dict__, "batch_size": 4}), NOW
+        )
     finally:
         event.remove(engine, "after_cursor_execute", on_execute)
         event.remove(engine, "commit", on_commit)
@@ -146,15 +182,31 @@ def test_each_transaction_deletes_a_bounded_batch(db, make_account, engine):
 def test_per_account_caps_keep_each_accounts_newest_rows(db, make_account, sessions):
     noisy, quiet = make_account(), make_account()
     minute = dt.timedelta(minutes=1)
-    db.add_all([_attempt(noisy, NOW - i * minute) for i in range(12)] + [_attempt(quiet, NOW - i * minute) for i in range(3)])
-    db.add_all([_log(noisy, NOW - i * minute) for i in range(9)] + [_log(quiet, NOW - i * minute) for i in range(2)])
+    db.add_all(
+        [_attempt(noisy, NOW - i * minute) for i in range(12)]
+        + [_attempt(quiet, NOW - i * minute) for i in range(3)]
+    )
+    db.add_all(
+        [_log(noisy, NOW - i * minute) for i in range(9)]
+        + [_log(quiet, NOW - i * minute) for i in range(2)]
+    )
     db.commit()
-    policy = POLICY.__class__(**{**POLICY.__dict__, "login_attempts_per_account": 5,
-                                 "scim_request_log_per_account": 4, "batch_size": 3})
+    policy = POLICY.__class__(
+        **{
+            **POLICY.__dict__,
+            "login_attempts_per_account": 5,
+            "scim_request_log_per_account": 4,
+            "batch_size": 3,
+        }
+    )
     result = retention.run(sessions, policy, NOW)
     assert (result["login_attempts"], result["scim_request_log"]) == (7, 5)
     db.rollback()
-    kept = db.scalars(select(LoginAttempt.at).where(LoginAttempt.account_id == noisy.id).order_by(LoginAttempt.at.desc())).all()
+    kept = db.scalars(
+        select(LoginAttempt.at)
+        .where(LoginAttempt.account_id == noisy.id)
+        .order_by(LoginAttempt.at.desc())
+    ).all()
     assert kept == [NOW - i * minute for i in range(5)]  # the newest five
     assert db.scalar(select(func.count()).where(LoginAttempt.account_id == quiet.id)) == 3
     assert db.scalar(select(func.count()).where(ScimRequestLog.account_id == noisy.id)) == 4
@@ -188,10 +240,17 @@ def test_two_nodes_pruning_at_once_delete_each_row_once(db, make_account, sessio
 def test_cli_retention_run_prints_json_counts(db, make_account, database_url):
     account = make_account()
     hour = dt.timedelta(hours=1)
-    db.add_all(_one_of_each(account, live=False, margin=hour) + _one_of_each(account, live=True, margin=hour))
+    db.add_all(
+        _one_of_each(account, live=False, margin=hour)
+        + _one_of_each(account, live=True, margin=hour)
+    )
     db.commit()
-    result = CliRunner().invoke(main, ["retention", "run"], env={"DESKGATE_DATABASE_URL": database_url},
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        ["retention", "run"],
+        env={"DESKGATE_DATABASE_URL": database_url},
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == dict.fromkeys(TABLES, 1)
     assert all(count >= 1 for count in counts(db).values())

@@ -40,7 +40,9 @@ def test_upgrade_from_empty_matches_the_models_and_is_idempotent(empty_database_
         assert inspect(engine).get_table_names() == []
         migrate.upgrade(engine)
         migrate.upgrade(engine)  # every start runs it again: a no-op
-        assert set(inspect(engine).get_table_names()) == set(Base.metadata.tables) | {"alembic_version"}
+        assert set(inspect(engine).get_table_names()) == set(Base.metadata.tables) | {
+            "alembic_version"
+        }
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             differences = compare_metadata(context, Base.metadata)
@@ -56,28 +58,36 @@ def test_agents_written_under_0001_keep_their_identity(empty_database_url):
         with engine.connect() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "0001")
-            conn.execute(text(
-                "INSERT INTO accounts (id, name, plan, sso_token, created_at) "
-                "VALUES ('acc_1', 'Acme', 'scale-plus', 'tok', CURRENT_TIMESTAMP)"
-            ))
-            conn.execute(text(
-                "INSERT INTO agents (id, account_id, email, email_normalized, first_name, last_name,"
-                " display_name, role, active, source, enterprise, version, created_at, updated_at)"
-                " VALUES ('agt_1', 'acc_1', 'Ada.L@Example.com', 'ada.l@example.com', 'Ada', 'L',"
-                " 'Ada L', 'admin', :yes, 'password', '{}', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-            ), {"yes": True})
-            conn.execute(text(
-                "INSERT INTO sso_connections (account_id, enabled, idp_kind, idp_certificates,"
-                " allow_idp_initiated, jit_enabled, jit_role, require_sso, allow_sha1, email_domains,"
-                " sp_private_key_pem, sp_certificate_pem, updated_at) VALUES ('acc_1', :yes, 'okta',"
-                " '[]', :yes, :yes, 'agent', :no, :no, '[]', 'k', 'c', CURRENT_TIMESTAMP)"
-            ), {"yes": True, "no": False})
+            conn.execute(
+                text(
+                    "INSERT INTO accounts (id, name, plan, sso_token, created_at) "
+                    "VALUES ('acc_1', 'Acme', 'scale-plus', 'tok', CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO agents (id, account_id, email, email_normalized, first_name, last_name,"
+                    " display_name, role, active, source, enterprise, version, created_at, updated_at)"
+                    " VALUES ('agt_1', 'acc_1', 'Ada.L@Example.com', 'ada.l@example.com', 'Ada', 'L',"
+                    " 'Ada L', 'admin', :yes, 'password', '{}', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"yes": True},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO sso_connections (account_id, enabled, idp_kind, idp_certificates,"
+                    " allow_idp_initiated, jit_enabled, jit_role, require_sso, allow_sha1, email_domains,"
+                    " sp_private_key_pem, sp_certificate_pem, updated_at) VALUES ('acc_1', :yes, 'okta',"
+                    " '[]', :yes, :yes, 'agent', :no, :no, '[]', 'k', 'c', CURRENT_TIMESTAMP)"
+                ),
+                {"yes": True, "no": False},
+            )
             conn.commit()
             command.upgrade(config, "head")
             conn.commit()
-            agent = conn.execute(text(
-                "SELECT user_name, user_name_normalized, emails, email FROM agents"
-            )).one()
+            agent = conn.execute(
+                text("SELECT user_name, user_name_normalized, emails, email FROM agents")
+            ).one()
             match = conn.execute(text("SELECT sign_in_match FROM sso_connections")).scalar_one()
         emails = agent.emails if isinstance(agent.emails, list) else json.loads(agent.emails)
         assert agent.user_name == "Ada.L@Example.com"

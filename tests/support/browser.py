@@ -16,6 +16,7 @@ Then in a test:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -128,14 +129,13 @@ def new_context(
     for index, context in enumerate(contexts):
         if failed:
             for page_index, page in enumerate(context.pages):
-                try:
+                # A screenshot must not hide the failure.
+                with contextlib.suppress(Exception):
                     save_screenshot(
                         page,
                         f"failure-{index}-{page_index}",
                         ARTIFACTS_DIR / _safe_name(request.node.nodeid),
                     )
-                except Exception:  # noqa: BLE001, S110 - a screenshot must not hide the failure
-                    pass
         context.close()
 
 

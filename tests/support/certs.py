@@ -26,7 +26,8 @@ class KeyPair:
 def make_key_pair(common_name: str, *, days: int = 3650) -> KeyPair:
     """A fresh RSA-2048 key and self-signed SHA-256 certificate (deskgate's own SP key maker)."""
     key_pem, cert_pem = generate_sp_keypair(
-        dt.datetime.now(dt.UTC) - dt.timedelta(days=1), common_name=common_name,
+        dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
+        common_name=common_name,
         validity=dt.timedelta(days=days),
     )
     return KeyPair(key_pem=key_pem, cert_pem=cert_pem)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from support.postgres import throwaway_postgres
 
 pytestmark = pytest.mark.skipif(

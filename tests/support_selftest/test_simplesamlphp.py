@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
+
+from .mini_sp import MiniSP
 from support.certs import make_key_pair
 from support.server import serve_app
 from support.simplesamlphp import (
@@ -25,8 +27,6 @@ from support.simplesamlphp import (
     start_simplesamlphp,
     submit_login_form,
 )
-
-from .mini_sp import MiniSP
 
 pytestmark = [pytest.mark.idp, pytest.mark.browser]
 

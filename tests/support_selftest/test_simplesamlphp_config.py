@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from support.certs import make_key_pair
 from support.simplesamlphp import IdPUser, parse_sp_metadata, php_literal
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from deskgate.display_text import DISPLAY_LIMIT, for_display
 from deskgate.store.models import LoginAttempt, SAMLRequest
+
 from helpers import sign_in
 from web.test_saml_acs import _request_id_from_redirect, path_of, post_acs, sso_account  # noqa: F401
 
@@ -24,10 +25,12 @@ RECORDED_PER_MINUTE, PENDING = 4, 3
 
 @pytest.fixture
 def settings(settings):
-    return settings.model_copy(update={
-        "sso_refusals_recorded_per_ip_per_minute": RECORDED_PER_MINUTE,
-        "sso_pending_requests_per_ip": PENDING,
-    })
+    return settings.model_copy(
+        update={
+            "sso_refusals_recorded_per_ip_per_minute": RECORDED_PER_MINUTE,
+            "sso_pending_requests_per_ip": PENDING,
+        }
+    )
 
 
 @pytest.fixture
@@ -35,7 +38,11 @@ def from_ip(app):
     clients: list[TestClient] = []
 
     def make(ip: str) -> TestClient:
-        clients.append(TestClient(app, base_url="http://testserver", follow_redirects=False, client=(ip, 40000)))
+        clients.append(
+            TestClient(
+                app, base_url="http://testserver", follow_redirects=False, client=(ip, 40000)
+            )
+        )
         return clients[-1]
 
     yield make
@@ -51,17 +58,25 @@ def garbage(marker: str = "x") -> str:
 
 def refusals(db, account_id: str, ip: str) -> list[LoginAttempt]:
     db.rollback()
-    return list(db.scalars(
-        select(LoginAttempt)
-        .where(LoginAttempt.account_id == account_id, LoginAttempt.ip == ip, LoginAttempt.succeeded.is_(False))
-        .order_by(LoginAttempt.at, LoginAttempt.id)
-    ))
+    return list(
+        db.scalars(
+            select(LoginAttempt)
+            .where(
+                LoginAttempt.account_id == account_id,
+                LoginAttempt.ip == ip,
+                LoginAttempt.succeeded.is_(False),
+            )
+            .order_by(LoginAttempt.at, LoginAttempt.id)
+        )
+    )
 
 
 # --- ACS refusals ------------------------------------------------------------------------
 
 
-def test_acs_records_a_few_refusals_per_ip_a_minute_and_counts_the_rest(sso_account, from_ip, client, db):
+def test_acs_records_a_few_refusals_per_ip_a_minute_and_counts_the_rest(
+    sso_account, from_ip, client, db
+):
     attacker = from_ip(ATTACKER)
     for _ in range(RECORDED_PER_MINUTE + 7):
         assert post_acs(attacker, path_of(sso_account.acs), garbage()).status_code == 403
@@ -91,7 +106,9 @@ def test_acs_records_a_few_refusals_per_ip_a_minute_and_counts_the_rest(sso_acco
 
 def pending(db, account_id: str) -> int:
     db.rollback()
-    return db.scalar(select(func.count()).select_from(SAMLRequest).where(SAMLRequest.account_id == account_id))
+    return db.scalar(
+        select(func.count()).select_from(SAMLRequest).where(SAMLRequest.account_id == account_id)
+    )
 
 
 def test_sp_initiated_sign_ins_left_pending_per_ip_are_capped_with_429(sso_account, from_ip, db):
@@ -117,7 +134,9 @@ def test_sp_initiated_sign_ins_left_pending_per_ip_are_capped_with_429(sso_accou
 
     # Expired requests no longer count.
     db.rollback()
-    db.execute(update(SAMLRequest).values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    db.execute(
+        update(SAMLRequest).values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    )
     db.commit()
     assert attacker.get(login).status_code == 303
 
@@ -125,7 +144,9 @@ def test_sp_initiated_sign_ins_left_pending_per_ip_are_capped_with_429(sso_accou
 # --- attacker-chosen text shown to admins ------------------------------------------------
 
 
-def test_attacker_text_reaches_the_admin_bounded_and_without_invisible_characters(sso_account, from_ip, client, db):
+def test_attacker_text_reaches_the_admin_bounded_and_without_invisible_characters(
+    sso_account, from_ip, client, db
+):
     # Not a valid xs:NCName, so the schema check quotes it back in the reason for the admin.
     marker = "_\u202e\u2066evil\u200b<script>" + "B" * 3000
     forged = sso_account.response(sso_account.spec(in_response_to=marker))
@@ -140,7 +161,7 @@ def test_attacker_text_reaches_the_admin_bounded_and_without_invisible_character
 
 
 @pytest.mark.parametrize(
-    "given, stored",
+    ("given", "stored"),
     [
         (None, None),
         ("", ""),
@@ -163,8 +184,11 @@ def test_a_sessions_user_agent_is_bounded_too(sso_account, from_ip, db):
     from deskgate.store.models import AgentSession
 
     browser = from_ip(OTHER)
-    response = browser.post(path_of(sso_account.acs), data={"SAMLResponse": sso_account.response()},
-                            headers={"User-Agent": "Mozilla/5.0 \t" + "A" * 1000})
+    response = browser.post(
+        path_of(sso_account.acs),
+        data={"SAMLResponse": sso_account.response()},
+        headers={"User-Agent": "Mozilla/5.0 \t" + "A" * 1000},
+    )
     assert response.status_code == 303
     db.rollback()
     [user_agent] = db.scalars(select(AgentSession.user_agent)).all()

@@ -11,9 +11,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from helpers import TEST_PASSWORD, post_form, sign_in
 from deskgate.cli import main
 from deskgate.store.models import Agent
+
+from helpers import TEST_PASSWORD, post_form, sign_in
 from test_saml_acs import agents_named, assert_refused, last_attempt, path_of, post_acs, sso_account  # noqa: F401
 
 ACCEPTED = [
@@ -49,8 +50,10 @@ def test_jit_creates_agents_with_rfc_5322_local_parts(sso_account, new_client, e
     assert attempt.succeeded and attempt.email == email
 
 
-@pytest.mark.parametrize("email, reason", REFUSED)
-def test_jit_refusal_of_an_address_is_recorded_with_the_reason(sso_account, client, new_client, email, reason):
+@pytest.mark.parametrize(("email", "reason"), REFUSED)
+def test_jit_refusal_of_an_address_is_recorded_with_the_reason(
+    sso_account, client, new_client, email, reason
+):
     response = post_acs(new_client(), path_of(sso_account.acs), jit_response(sso_account, email))
     assert_refused(sso_account, response, "invalid_email", email=email)
     assert "invalid_email" in response.text
@@ -69,20 +72,34 @@ def admin_client(client, make_account):
 
 
 def add_agent(client, email: str):
-    return post_form(client, "/manage/agents", "/manage/agents", {
-        "email": email, "first_name": "", "last_name": "", "role": "agent", "password": TEST_PASSWORD,
-    })
+    return post_form(
+        client,
+        "/manage/agents",
+        "/manage/agents",
+        {
+            "email": email,
+            "first_name": "",
+            "last_name": "",
+            "role": "agent",
+            "password": TEST_PASSWORD,
+        },
+    )
 
 
 @pytest.mark.parametrize("email", ACCEPTED)
-def test_the_manage_agents_form_accepts_them_and_the_agent_signs_in(admin_client, new_client, db, email):
+def test_the_manage_agents_form_accepts_them_and_the_agent_signs_in(
+    admin_client, new_client, db, email
+):
     assert add_agent(admin_client, email).status_code == 303
     db.rollback()
-    assert db.scalars(select(Agent.email).where(Agent.email_normalized == email.lower())).one() == email
+    assert (
+        db.scalars(select(Agent.email).where(Agent.email_normalized == email.lower())).one()
+        == email
+    )
     assert sign_in(new_client(), email).status_code == 303
 
 
-@pytest.mark.parametrize("email, reason", REFUSED)
+@pytest.mark.parametrize(("email", "reason"), REFUSED)
 def test_the_manage_agents_form_refuses_the_rest_with_the_reason(admin_client, db, email, reason):
     before = db.scalar(select(func.count()).select_from(Agent))
     response = add_agent(admin_client, email)
@@ -95,18 +112,44 @@ def test_the_manage_agents_form_refuses_the_rest_with_the_reason(admin_client, d
 @pytest.fixture
 def run(engine, database_url):
     def invoke(*args: str):
-        return CliRunner().invoke(main, list(args), env={"DESKGATE_DATABASE_URL": database_url}, catch_exceptions=False)
+        return CliRunner().invoke(
+            main, list(args), env={"DESKGATE_DATABASE_URL": database_url}, catch_exceptions=False
+        )
 
     return invoke
 
 
 def test_the_cli_creates_an_admin_with_such_an_address_and_refuses_the_rest(run, db):
-    created = run("accounts", "create", "--name", "Acme", "--plan", "free", "--admin-email", "o'brien@acme.test",
-                  "--admin-first-name", "Aoife", "--admin-last-name", "O'Brien")
+    created = run(
+        "accounts",
+        "create",
+        "--name",
+        "Acme",
+        "--plan",
+        "free",
+        "--admin-email",
+        "o'brien@acme.test",
+        "--admin-first-name",
+        "Aoife",
+        "--admin-last-name",
+        "O'Brien",
+    )
     assert created.exit_code == 0, created.output
     assert json.loads(created.stdout)["admin_email"] == "o'brien@acme.test"
-    refused = run("accounts", "create", "--name", "Acme", "--plan", "free", "--admin-email", "a..b@acme.test",
-                  "--admin-first-name", "A", "--admin-last-name", "B")
+    refused = run(
+        "accounts",
+        "create",
+        "--name",
+        "Acme",
+        "--plan",
+        "free",
+        "--admin-email",
+        "a..b@acme.test",
+        "--admin-first-name",
+        "A",
+        "--admin-last-name",
+        "B",
+    )
     assert refused.exit_code == 2
     assert "not a valid email address" in refused.stderr and "two dots in a row" in refused.stderr
     db.rollback()

@@ -96,15 +96,23 @@ def test_controls_and_bad_utf8_in_form_fields_are_refused(client, unchanged, fie
 def test_form_whitespace_controls_are_kept(client, make_account):
     """Tab, CR and LF are text (pasted metadata has lines): they reach the route."""
     make_account()
-    response = _post_page_form(client, "/login", "/login", "email=a%09b%0D%0A@example.com&password=x")
+    response = _post_page_form(
+        client, "/login", "/login", "email=a%09b%0D%0A@example.com&password=x"
+    )
     assert response.status_code == 401
 
 
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
-        ("/login?next=/console%00", "The query parameter 'next' contains a control character (U+0000)"),
-        ("/login?next=/console%0D%0ASet-Cookie:x=1", "The query parameter 'next' contains a control character (U+000D)"),
+        (
+            "/login?next=/console%00",
+            "The query parameter 'next' contains a control character (U+0000)",
+        ),
+        (
+            "/login?next=/console%0D%0ASet-Cookie:x=1",
+            "The query parameter 'next' contains a control character (U+000D)",
+        ),
         ("/login?next=%FF", "The query parameter 'next' is not valid UTF-8"),
         ("/login?next=%ED%B0%80", "The query parameter 'next' is not valid UTF-8"),
         ("/login%00", "The address contains a control character (U+0000)"),

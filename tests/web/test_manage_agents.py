@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from helpers import TEST_PASSWORD, post_form, sign_in
 from deskgate.store.models import Agent, AgentSession
+
+from helpers import TEST_PASSWORD, post_form, sign_in
 
 
 def add_agent(client, **fields):
@@ -27,13 +28,24 @@ def admin_client(client, make_account):
 
 
 def test_admin_adds_an_agent_who_can_then_sign_in(admin_client, new_client, db):
-    response = add_agent(admin_client, email="Bo@Example.com", first_name="Bo", last_name="Berg", password=TEST_PASSWORD)
+    response = add_agent(
+        admin_client,
+        email="Bo@Example.com",
+        first_name="Bo",
+        last_name="Berg",
+        password=TEST_PASSWORD,
+    )
     assert response.status_code == 303
     page = admin_client.get("/manage/agents")
     assert "Added Bo@Example.com." in page.text
     assert "Bo Berg" in page.text
     agent = db.scalars(select(Agent).where(Agent.email == "Bo@Example.com")).one()
-    assert (agent.role, agent.active, agent.source, agent.account_id) == ("agent", True, "password", admin_client.account.id)
+    assert (agent.role, agent.active, agent.source, agent.account_id) == (
+        "agent",
+        True,
+        "password",
+        admin_client.account.id,
+    )
     assert agent.password_hash and TEST_PASSWORD not in agent.password_hash
     bo = new_client()
     assert sign_in(bo, "bo@example.com").status_code == 303
@@ -45,7 +57,14 @@ def test_duplicate_email_in_another_case_is_refused_and_nothing_is_written(admin
     response = add_agent(admin_client, email="CAROL@example.COM", first_name="Other")
     assert response.status_code == 409
     assert "already exists" in response.text
-    assert db.scalar(select(func.count()).select_from(Agent).where(Agent.email_normalized == "carol@example.com")) == 1
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(Agent)
+            .where(Agent.email_normalized == "carol@example.com")
+        )
+        == 1
+    )
 
 
 def test_the_same_email_may_exist_in_two_accounts(admin_client, make_account, db):
@@ -55,7 +74,7 @@ def test_the_same_email_may_exist_in_two_accounts(admin_client, make_account, db
 
 
 @pytest.mark.parametrize(
-    "fields, message",
+    ("fields", "message"),
     [
         ({"email": "not-an-email"}, "is not a valid email address"),
         ({"email": "x@example.com", "role": "owner"}, "Unknown role"),
@@ -79,9 +98,13 @@ def test_non_admins_get_403_on_every_manage_page(client, make_account, db):
     sign_in(client, "agent@example.com")
     for path in ("/manage/agents", "/manage/security"):
         assert client.get(path).status_code == 403
-    response = post_form(client, "/console", "/manage/agents", {"email": "z@example.com", "role": "admin"})
+    response = post_form(
+        client, "/console", "/manage/agents", {"email": "z@example.com", "role": "admin"}
+    )
     assert response.status_code == 403
-    response = post_form(client, "/console", f"/manage/agents/{account.admin_id}/active", {"active": "false"})
+    response = post_form(
+        client, "/console", f"/manage/agents/{account.admin_id}/active", {"active": "false"}
+    )
     assert response.status_code == 403
     db.rollback()  # end the read snapshot: see what the app committed
     assert db.get(Agent, account.admin_id).active
@@ -95,17 +118,23 @@ def test_manage_actions_need_a_csrf_token(admin_client, db):
 
 def test_the_last_active_admin_cannot_be_demoted_or_deactivated(admin_client, db):
     admin_id = admin_client.account.admin_id
-    response = post_form(admin_client, "/manage/agents", f"/manage/agents/{admin_id}/role", {"role": "agent"})
+    response = post_form(
+        admin_client, "/manage/agents", f"/manage/agents/{admin_id}/role", {"role": "agent"}
+    )
     assert response.status_code == 400
     assert "last active admin" in response.text
-    response = post_form(admin_client, "/manage/agents", f"/manage/agents/{admin_id}/active", {"active": "false"})
+    response = post_form(
+        admin_client, "/manage/agents", f"/manage/agents/{admin_id}/active", {"active": "false"}
+    )
     assert response.status_code == 400
     db.rollback()  # end the read snapshot: see what the app committed
     admin = db.get(Agent, admin_id)
     assert (admin.role, admin.active) == ("admin", True)
     # With a second admin, the first may step down.
     add_agent(admin_client, email="second@example.com", role="admin")
-    response = post_form(admin_client, "/manage/agents", f"/manage/agents/{admin_id}/role", {"role": "agent"})
+    response = post_form(
+        admin_client, "/manage/agents", f"/manage/agents/{admin_id}/role", {"role": "agent"}
+    )
     assert response.status_code == 303
     db.rollback()  # end the read snapshot: see what the app committed
     assert db.get(Agent, admin_id).role == "agent"
@@ -114,9 +143,16 @@ def test_the_last_active_admin_cannot_be_demoted_or_deactivated(admin_client, db
 def test_deactivated_admins_do_not_count_as_the_remaining_admin(admin_client, db):
     add_agent(admin_client, email="second@example.com", role="admin")
     second = agent_id(db, "second@example.com")
-    assert post_form(admin_client, "/manage/agents", f"/manage/agents/{second}/active", {"active": "false"}).status_code == 303
+    assert (
+        post_form(
+            admin_client, "/manage/agents", f"/manage/agents/{second}/active", {"active": "false"}
+        ).status_code
+        == 303
+    )
     admin_id = admin_client.account.admin_id
-    response = post_form(admin_client, "/manage/agents", f"/manage/agents/{admin_id}/role", {"role": "agent"})
+    response = post_form(
+        admin_client, "/manage/agents", f"/manage/agents/{admin_id}/role", {"role": "agent"}
+    )
     assert response.status_code == 400
 
 
@@ -126,10 +162,17 @@ def test_deactivation_revokes_sessions_at_once_and_blocks_sign_in(admin_client, 
     sign_in(dee, "dee@example.com")
     assert dee.get("/console").status_code == 200
     dee_id = agent_id(db, "dee@example.com")
-    response = post_form(admin_client, "/manage/agents", f"/manage/agents/{dee_id}/active", {"active": "false"})
+    response = post_form(
+        admin_client, "/manage/agents", f"/manage/agents/{dee_id}/active", {"active": "false"}
+    )
     assert response.status_code == 303
     db.rollback()
-    assert db.scalar(select(func.count()).select_from(AgentSession).where(AgentSession.agent_id == dee_id)) == 0
+    assert (
+        db.scalar(
+            select(func.count()).select_from(AgentSession).where(AgentSession.agent_id == dee_id)
+        )
+        == 0
+    )
     assert dee.get("/console").status_code == 303
     assert dee.get("/api/v1/me").status_code == 401
     refused = sign_in(dee, "dee@example.com")
@@ -142,8 +185,10 @@ def test_deactivation_revokes_sessions_at_once_and_blocks_sign_in(admin_client, 
 
 def test_an_admin_cannot_touch_another_accounts_agents(admin_client, make_account, db):
     other = make_account()
-    for action, data in ((f"/manage/agents/{other.admin_id}/active", {"active": "false"}),
-                         (f"/manage/agents/{other.admin_id}/role", {"role": "agent"})):
+    for action, data in (
+        (f"/manage/agents/{other.admin_id}/active", {"active": "false"}),
+        (f"/manage/agents/{other.admin_id}/role", {"role": "agent"}),
+    ):
         response = post_form(admin_client, "/manage/agents", action, data)
         assert response.status_code == 404
     db.rollback()  # end the read snapshot: see what the app committed
@@ -162,7 +207,9 @@ def test_security_page_says_sso_needs_scale_plus(client, make_account):
 
 def test_the_longest_names_make_a_display_name_that_fits(admin_client, db):
     """200 + 200 characters used to make a 401-character display name: a 500 on PostgreSQL."""
-    response = add_agent(admin_client, email="long@example.com", first_name="F" * 200, last_name="L" * 200)
+    response = add_agent(
+        admin_client, email="long@example.com", first_name="F" * 200, last_name="L" * 200
+    )
     assert response.status_code == 303, response.text
     db.rollback()
     agent = db.scalars(select(Agent).where(Agent.email_normalized == "long@example.com")).one()

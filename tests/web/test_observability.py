@@ -25,6 +25,7 @@ from deskgate.store import migrate
 from deskgate.store.base import make_engine
 from deskgate.web.app import create_app
 from deskgate.web.server import serve_metrics
+
 from helpers import TEST_PASSWORD, post_form, sign_in
 from test_saml_acs import post_acs, sso_account  # noqa: F401  (the fixture)
 
@@ -40,7 +41,9 @@ class CapturedLogs:
         return self.stream.getvalue()
 
     def lines(self) -> list[dict]:
-        return [json.loads(line) for line in self.text.splitlines()]  # every line is one JSON object
+        return [
+            json.loads(line) for line in self.text.splitlines()
+        ]  # every line is one JSON object
 
     def requests(self) -> list[dict]:
         return [line for line in self.lines() if line["logger"] == "deskgate.request"]
@@ -82,7 +85,9 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 @pytest.fixture
 def metrics_client(settings, engine) -> Iterator[TestClient]:
-    app = create_app(settings.model_copy(update={"metrics_token": SecretStr(METRICS_TOKEN)}), engine=engine)
+    app = create_app(
+        settings.model_copy(update={"metrics_token": SecretStr(METRICS_TOKEN)}), engine=engine
+    )
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         yield client
 
@@ -105,7 +110,7 @@ def test_one_json_line_per_request_with_its_fields(client, logs):
     assert line["level"] == "info" and line["msg"] == "request" and line["ts"].endswith("+00:00")
 
 
-@pytest.mark.parametrize("given", ["x" * 129, "has space", "a\"b", "<script>", "é".encode()])
+@pytest.mark.parametrize("given", ["x" * 129, "has space", 'a"b', "<script>", "é".encode()])
 def test_an_unsafe_request_id_is_replaced_by_a_generated_one(client, logs, given):
     response = client.get("/healthz", headers={"X-Request-ID": given})
     returned = response.headers["x-request-id"]
@@ -114,7 +119,10 @@ def test_an_unsafe_request_id_is_replaced_by_a_generated_one(client, logs, given
 
 
 def test_every_response_carries_a_request_id_even_errors_and_static(client, logs):
-    ids = {client.get(path).headers["x-request-id"] for path in ("/healthz", "/nope", "/static/app.css", "/console")}
+    ids = {
+        client.get(path).headers["x-request-id"]
+        for path in ("/healthz", "/nope", "/static/app.css", "/console")
+    }
     assert len(ids) == 4
     routes = [line["route"] for line in logs.requests()]
     assert routes == ["/healthz", "unmatched", "/static/{path}", "/console"]
@@ -135,28 +143,41 @@ def test_the_log_names_the_route_template_and_account_never_the_token(client, lo
         assert secret not in logs.text
 
 
-def test_no_secret_reaches_the_logs(client, logs, sso_account, make_account):  # noqa: F811
+def test_no_secret_reaches_the_logs(client, logs, sso_account, make_account):
     """Sign in by password and through the ACS, provision over SCIM, rotate both tokens: the
     captured log lines hold none of the secrets that went over the wire."""
     account = sso_account.account
     # Password sign-in (and a wrong password).
     client.post("/logout")
-    failed = post_form(client, "/login", "/login", {"email": account.admin_email, "password": "wrong-" + TEST_PASSWORD})
+    failed = post_form(
+        client,
+        "/login",
+        "/login",
+        {"email": account.admin_email, "password": "wrong-" + TEST_PASSWORD},
+    )
     assert failed.status_code == 401
     signed_in = sign_in(client, account.admin_email)
     assert signed_in.status_code == 303
     admin_cookie = client.cookies["dg_session"]
     # SCIM: issue a token on the Security page, provision a user, rotate the token.
-    issued = post_form(client, "/manage/security", "/manage/security/scim-token", {"grace_hours": "0"})
+    issued = post_form(
+        client, "/manage/security", "/manage/security/scim-token", {"grace_hours": "0"}
+    )
     scim_token = re.search(r'id="scim-token"[^>]*>([^<]+)<', issued.text).group(1).strip()
     created = client.post(
         f"/scim/v2/{account.id}/Users",
         headers={"Authorization": f"Bearer {scim_token}", "Content-Type": "application/scim+json"},
-        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "pat@example.com",
-              "name": {"givenName": "Pat", "familyName": "Lee"}, "active": True},
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "pat@example.com",
+            "name": {"givenName": "Pat", "familyName": "Lee"},
+            "active": True,
+        },
     )
     assert created.status_code == 201, created.text
-    rotated = post_form(client, "/manage/security", "/manage/security/scim-token", {"grace_hours": "0"})
+    rotated = post_form(
+        client, "/manage/security", "/manage/security/scim-token", {"grace_hours": "0"}
+    )
     new_scim_token = re.search(r'id="scim-token"[^>]*>([^<]+)<', rotated.text).group(1).strip()
     # SSO through the ACS, then rotate the SSO token.
     saml_response = sso_account.response()
@@ -168,8 +189,13 @@ def test_no_secret_reaches_the_logs(client, logs, sso_account, make_account):  #
     post_form(client, "/manage/security", "/manage/security/sso-token", {})
 
     requests = logs.requests()
-    assert {"/login", "/scim/v2/{account_id}/{rest:path}", "/api/v1/sso/{sso_token}/acs/{idp_kind}",
-            "/manage/security/scim-token", "/manage/security/sso-token"} <= {line["route"] for line in requests}
+    assert {
+        "/login",
+        "/scim/v2/{account_id}/{rest:path}",
+        "/api/v1/sso/{sso_token}/acs/{idp_kind}",
+        "/manage/security/scim-token",
+        "/manage/security/sso-token",
+    } <= {line["route"] for line in requests}
     scim_line = next(line for line in requests if line["group"] == "scim")
     assert scim_line["account_id"] == account.id and scim_line["status"] == 201
     secrets = {
@@ -225,7 +251,10 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings, tmp_path):
         response = client.get("/readyz")
     unreachable.dispose()
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "reason": "database unreachable (OperationalError)"}
+    assert response.json() == {
+        "status": "unavailable",
+        "reason": "database unreachable (OperationalError)",
+    }
 
 
 # --- metrics ----------------------------------------------------------------------------
@@ -255,12 +284,18 @@ def test_metrics_count_requests_sign_ins_and_scim(metrics_client, make_account, 
     account = make_account()
     before = scrape(metrics_client)
     assert metrics_client.get("/login").status_code == 200
-    post_form(metrics_client, "/login", "/login", {"email": account.admin_email, "password": "nope-nope"})
+    post_form(
+        metrics_client, "/login", "/login", {"email": account.admin_email, "password": "nope-nope"}
+    )
     sign_in(metrics_client, account.admin_email)
     token = issue_scim_token(account.id)
-    scim = metrics_client.get(f"/scim/v2/{account.id}/Users", headers={"Authorization": f"Bearer {token}"})
+    scim = metrics_client.get(
+        f"/scim/v2/{account.id}/Users", headers={"Authorization": f"Bearer {token}"}
+    )
     assert scim.status_code == 200
-    unauthorized = metrics_client.get(f"/scim/v2/{account.id}/Users", headers={"Authorization": "Bearer x"})
+    unauthorized = metrics_client.get(
+        f"/scim/v2/{account.id}/Users", headers={"Authorization": "Bearer x"}
+    )
     assert unauthorized.status_code == 401
     metrics_client.get(f"/api/v1/sso/{account.sso_token}/metadata/okta")
     after = scrape(metrics_client)
@@ -270,27 +305,41 @@ def test_metrics_count_requests_sign_ins_and_scim(metrics_client, make_account, 
 
     assert grew("deskgate_http_requests_total", group="pages", method="GET", status="200") >= 1
     assert grew("deskgate_http_request_duration_seconds_count", group="pages") >= 3
-    assert grew("deskgate_sign_ins_total", method="password", result="refused", reason="wrong_credentials") == 1
+    assert (
+        grew(
+            "deskgate_sign_ins_total",
+            method="password",
+            result="refused",
+            reason="wrong_credentials",
+        )
+        == 1
+    )
     assert grew("deskgate_sign_ins_total", method="password", result="success", reason="") == 1
     assert grew("deskgate_scim_requests_total", method="GET", status="200") == 1
     assert grew("deskgate_scim_requests_total", method="GET", status="401") == 1
     assert grew("deskgate_http_request_duration_seconds_count", group="sso") == 1
     assert value(after, "deskgate_db_pool_size") >= 1
     assert ("deskgate_db_pool_checked_out", ()) in after
-    exposition = metrics_client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
+    exposition = metrics_client.get(
+        "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    ).text
     for raw in (account.sso_token, account.id, token, "/scim/v2", "/login"):
         assert raw not in exposition  # labels are groups and codes, never paths or ids
 
 
-def test_saml_sign_ins_are_counted_by_result_and_reason(metrics_client, sso_account):  # noqa: F811
+def test_saml_sign_ins_are_counted_by_result_and_reason(metrics_client, sso_account):
     before = scrape(metrics_client)
     acs = f"/api/v1/sso/{sso_account.token}/acs/okta"
     good = sso_account.response()
     assert post_acs(metrics_client, acs, good).status_code == 303
     assert post_acs(metrics_client, acs, good).status_code >= 400  # replayed
     after = scrape(metrics_client)
-    grew = lambda **labels: value(after, "deskgate_sign_ins_total", **labels) - value(  # noqa: E731
-        before, "deskgate_sign_ins_total", **labels)
+
+    def grew(**labels):
+        return value(after, "deskgate_sign_ins_total", **labels) - value(
+            before, "deskgate_sign_ins_total", **labels
+        )
+
     assert grew(method="saml", result="success", reason="") == 1
     assert grew(method="saml", result="refused", reason="replayed_assertion") == 1
 
@@ -336,7 +385,9 @@ def issue_scim_token(db):
     from deskgate.store.models import Account
 
     def issue(account_id: str) -> str:
-        credentials = scim_credentials.issue(db, db.get(Account, account_id), base_url="http://testserver", now=utcnow())
+        credentials = scim_credentials.issue(
+            db, db.get(Account, account_id), base_url="http://testserver", now=utcnow()
+        )
         db.commit()
         return credentials.token
 
@@ -351,4 +402,6 @@ def test_readyz_is_503_before_the_first_migration(settings, tmp_path):
         response = client.get("/readyz")
     empty.dispose()
     assert response.status_code == 503
-    assert response.json()["reason"].startswith("database schema at no revision, this code expects ")
+    assert response.json()["reason"].startswith(
+        "database schema at no revision, this code expects "
+    )

@@ -29,7 +29,8 @@ def _ops_requests(exposition: str) -> float:
         sample.value
         for family in text_string_to_metric_families(exposition)
         for sample in family.samples
-        if sample.name == "deskgate_http_requests_total" and sample.labels == {"group": "ops", "method": "GET", "status": "200"}
+        if sample.name == "deskgate_http_requests_total"
+        and sample.labels == {"group": "ops", "method": "GET", "status": "200"}
     )
 
 
@@ -46,7 +47,10 @@ def test_two_workers_log_json_and_share_their_metrics(tmp_path):
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "deskgate", "serve", "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     answered = 0
     try:
@@ -65,7 +69,11 @@ def test_two_workers_log_json_and_share_their_metrics(tmp_path):
             answered += 1
         time.sleep(0.5)  # both workers started their lifespans
         separate = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
-        on_app_port = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+        on_app_port = httpx.get(
+            f"http://127.0.0.1:{port}/metrics",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=5,
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
@@ -74,7 +82,7 @@ def test_two_workers_log_json_and_share_their_metrics(tmp_path):
     assert _ops_requests(separate.text) == answered
     assert on_app_port.status_code == 200
     assert _ops_requests(on_app_port.text) == answered
-    assert 'deskgate_db_pool_size ' in separate.text or "deskgate_db_pool_size{" in separate.text
+    assert "deskgate_db_pool_size " in separate.text or "deskgate_db_pool_size{" in separate.text
 
     lines = [json.loads(line) for line in err.splitlines()]  # every line on stderr is JSON
     requests = [line for line in lines if line["logger"] == "deskgate.request"]

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from deskgate.saml.acs import MAX_ID_LENGTH
 from deskgate.store.models import AgentSession, SeenAssertion, SSOConnection
+
 from saml import samlattacks
 from saml import samlfactory as f
 from test_saml_acs import (  # noqa: F401  (sso_account is a fixture)
@@ -126,7 +127,9 @@ def test_references_out_of_the_message_are_refused_before_anything_is_opened(
 
 def test_the_admin_is_told_which_reference_was_refused(sso_account, new_client, sp_cert):  # type: ignore[no-untyped-def]
     xml = f.encrypted_response_xml(
-        sso_account.spec(), sp_cert, rewrite=lambda h: f.with_cipher_reference(h, "file:///dev/zero")
+        sso_account.spec(),
+        sp_cert,
+        rewrite=lambda h: f.with_cipher_reference(h, "file:///dev/zero"),
     )
     with samlattacks.address_space_cap():
         attempt = refused_fast(sso_account, new_client(), f.b64(xml), "external_reference")
@@ -153,8 +156,10 @@ def test_cve_2025_25291_doctype_attlist_parser_differential_is_refused(sso_accou
     tree = signed_for_attacker(sso_account)
     forge_victim(tree.find(f"{_SAML}Assertion"))
     body = etree.tostring(tree)
-    doctype = b'<!DOCTYPE samlp:Response [<!ATTLIST saml:Assertion ID ID #IMPLIED>]>'
-    refused_fast(sso_account, new_client(), base64.b64encode(doctype + body).decode(), "dtd_forbidden")
+    doctype = b"<!DOCTYPE samlp:Response [<!ATTLIST saml:Assertion ID ID #IMPLIED>]>"
+    refused_fast(
+        sso_account, new_client(), base64.b64encode(doctype + body).decode(), "dtd_forbidden"
+    )
 
 
 def test_cve_2025_25292_namespace_confusion_decoy_signed_info_is_refused(sso_account, new_client):  # type: ignore[no-untyped-def]
@@ -167,9 +172,13 @@ def test_cve_2025_25292_namespace_confusion_decoy_signed_info_is_refused(sso_acc
     signature = assertion.find(f"{_DS}Signature")
     decoy = copy.deepcopy(signature.find(f"{_DS}SignedInfo"))
     decoy_root = etree.fromstring(
-        etree.tostring(decoy).replace(b"http://www.w3.org/2000/09/xmldsig#", b"http://www.w3.org/2000/09/xmldsig#x")
+        etree.tostring(decoy).replace(
+            b"http://www.w3.org/2000/09/xmldsig#", b"http://www.w3.org/2000/09/xmldsig#x"
+        )
     )
-    decoy_root.find(".//{http://www.w3.org/2000/09/xmldsig#x}DigestValue").text = digest_of(assertion)
+    decoy_root.find(".//{http://www.w3.org/2000/09/xmldsig#x}DigestValue").text = digest_of(
+        assertion
+    )
     signature.insert(0, decoy_root)
     attempt = refused_fast(sso_account, new_client(), b64_tree(tree), "schema_invalid")
     assert "xmldsig#x}SignedInfo" in attempt.detail
@@ -182,12 +191,15 @@ def test_cve_2025_66568_canonicalization_error_does_not_skip_the_digest(sso_acco
     assertion = tree.find(f"{_SAML}Assertion")
     forge_victim(assertion)
     text = etree.tostring(tree).replace(
-        f'ID="{assertion.get("ID")}"'.encode(), f'xmlns:rel="relative/ns" ID="{assertion.get("ID")}"'.encode()
+        f'ID="{assertion.get("ID")}"'.encode(),
+        f'xmlns:rel="relative/ns" ID="{assertion.get("ID")}"'.encode(),
     )
     refused_fast(sso_account, new_client(), base64.b64encode(text).decode(), "signature_invalid")
 
 
-def test_cve_2025_66567_second_assertion_in_another_namespace_prefix_is_refused(sso_account, new_client):  # type: ignore[no-untyped-def]
+def test_cve_2025_66567_second_assertion_in_another_namespace_prefix_is_refused(
+    sso_account, new_client
+):  # type: ignore[no-untyped-def]
     """The signed assertion kept, a forged one beside it under another prefix for the same namespace."""
     tree = signed_for_attacker(sso_account)
     signed = tree.find(f"{_SAML}Assertion")
@@ -205,7 +217,9 @@ def test_cve_2025_66567_second_assertion_in_another_namespace_prefix_is_refused(
 
 
 @pytest.mark.parametrize("where", ["DigestValue", "SignatureValue"])
-def test_samlstorm_comment_in_signature_values_does_not_hide_a_forgery(sso_account, new_client, where):  # type: ignore[no-untyped-def]
+def test_samlstorm_comment_in_signature_values_does_not_hide_a_forgery(
+    sso_account, new_client, where
+):  # type: ignore[no-untyped-def]
     """CVE-2025-29775/29774: xml-crypto checked the Reference against the first child of
     DigestValue (a comment holding the forged digest) while SignedInfo, canonicalized without
     comments, still held the genuine value. Here comments are gone before anything is read, so
@@ -254,8 +268,9 @@ def test_signature_object_of_any_kind_is_refused(sso_account, new_client):  # ty
 
 
 def _signed_error_response(sso_account) -> etree._Element:  # type: ignore[no-untyped-def]
-    spec = sso_account.spec(status_code="urn:oasis:names:tc:SAML:2.0:status:Responder",
-                            status_message="no such user")
+    spec = sso_account.spec(
+        status_code="urn:oasis:names:tc:SAML:2.0:status:Responder", status_message="no such user"
+    )
     return f.sign_element(f.build_response(spec, None), f.keypair("idp"))
 
 
@@ -294,7 +309,9 @@ def test_processing_instruction_inside_identity_text_is_refused(sso_account, new
     assert agents_named(sso_account.db, evil) == 0
 
 
-def test_processing_instruction_inside_an_encrypted_assertion_is_refused(sso_account, new_client, sp_cert):  # type: ignore[no-untyped-def]
+def test_processing_instruction_inside_an_encrypted_assertion_is_refused(
+    sso_account, new_client, sp_cert
+):  # type: ignore[no-untyped-def]
     evil = VICTIM + ".evil.test"
     signed = f.signed_assertion(sso_account.spec(name_id=evil, attributes={"email": (evil,)}))
     name_id = signed.find(f".//{_SAML}NameID")
@@ -322,7 +339,9 @@ def test_deflate_bomb_posted_as_saml_response_is_never_inflated(sso_account, new
     is capped at 1 MB by the framework, and the decoded document at MAX_RESPONSE_BYTES.)"""
     bomb = _deflated_bomb(32 * 1024 * 1024)  # 32 MB of "<a>" in ~32 KB
     assert len(bomb) < 64 * 1024
-    attempt = refused_fast(sso_account, new_client(), base64.b64encode(bomb).decode(), "malformed_xml")
+    attempt = refused_fast(
+        sso_account, new_client(), base64.b64encode(bomb).decode(), "malformed_xml"
+    )
     assert "not well-formed" in attempt.detail
 
 
@@ -365,25 +384,33 @@ def test_one_time_use_assertion_is_accepted_once_and_its_replay_refused(sso_acco
     ids=["assertion-id", "response-id", "in-response-to"],
 )
 def test_over_long_ids_are_refused_with_the_limit(sso_account, new_client, changes):  # type: ignore[no-untyped-def]
-    attempt = refused_fast(sso_account, new_client(), sso_account.response(sso_account.spec(**changes)), "id_too_long")
+    attempt = refused_fast(
+        sso_account, new_client(), sso_account.response(sso_account.spec(**changes)), "id_too_long"
+    )
     assert f"<= {MAX_ID_LENGTH} characters" in attempt.detail
     sso_account.db.rollback()
     assert sso_account.db.scalar(select(func.count()).select_from(SeenAssertion)) == 0
 
 
 def test_an_assertion_id_of_exactly_the_limit_is_stored_and_replay_checked(sso_account, new_client):  # type: ignore[no-untyped-def]
-    saml_response = sso_account.response(sso_account.spec(assertion_id="_" + "a" * (MAX_ID_LENGTH - 1)))
+    saml_response = sso_account.response(
+        sso_account.spec(assertion_id="_" + "a" * (MAX_ID_LENGTH - 1))
+    )
     assert post_acs(new_client(), path_of(sso_account.acs), saml_response).status_code == 303
     replay = post_acs(new_client(), path_of(sso_account.acs), saml_response)
     assert replay.status_code == 403
     assert last_attempt(sso_account.db).reason_code == "replayed_assertion"
     sso_account.db.rollback()
-    assert sso_account.db.scalar(select(SeenAssertion.assertion_id)) == "_" + "a" * (MAX_ID_LENGTH - 1)
+    assert sso_account.db.scalar(select(SeenAssertion.assertion_id)) == "_" + "a" * (
+        MAX_ID_LENGTH - 1
+    )
 
 
 def test_an_in_response_to_longer_than_our_request_ids_is_simply_unknown(sso_account, new_client):  # type: ignore[no-untyped-def]
     """Within the limit but longer than the saml_requests column: a lookup, never a DB error."""
-    saml_response = sso_account.response(sso_account.spec(in_response_to="_" + "q" * (MAX_ID_LENGTH - 1)))
+    saml_response = sso_account.response(
+        sso_account.spec(in_response_to="_" + "q" * (MAX_ID_LENGTH - 1))
+    )
     refused_fast(sso_account, new_client(), saml_response, "unknown_in_response_to")
 
 

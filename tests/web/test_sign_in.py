@@ -3,9 +3,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from helpers import TEST_PASSWORD, csrf_token, post_form, sign_in
 from deskgate.services.auth import WRONG_CREDENTIALS
 from deskgate.store.models import AgentSession, FailedSignIn
+
+from helpers import TEST_PASSWORD, csrf_token, post_form, sign_in
 
 
 def test_password_sign_in_opens_a_session_and_lands_on_the_console(client, make_account, db):
@@ -70,12 +71,15 @@ def test_csrf_token_from_another_browser_is_refused(client, new_client, make_acc
     foreign_token = csrf_token(other.get("/login").text)
     client.get("/login")
     response = client.post(
-        "/login", data={"csrf_token": foreign_token, "email": account.admin_email, "password": TEST_PASSWORD}
+        "/login",
+        data={"csrf_token": foreign_token, "email": account.admin_email, "password": TEST_PASSWORD},
     )
     assert response.status_code == 403
 
 
-def test_repeated_failures_are_throttled_per_email_with_a_clear_message(client, make_account, db, settings):
+def test_repeated_failures_are_throttled_per_email_with_a_clear_message(
+    client, make_account, db, settings
+):
     account = make_account()
     for _ in range(settings.login_failure_limit):
         assert sign_in(client, account.admin_email, "wrong password!").status_code == 401
@@ -107,7 +111,7 @@ def test_success_clears_the_failure_count_for_that_email(client, make_account, s
 
 
 @pytest.mark.parametrize(
-    "next_value, expected",
+    ("next_value", "expected"),
     [
         ("/manage/agents", "/manage/agents"),
         ("/console?tab=1", "/console?tab=1"),

@@ -5,20 +5,32 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from helpers import TEST_PASSWORD, post_form, sign_in
 from deskgate.store.models import FailedSignIn
+
+from helpers import TEST_PASSWORD, post_form, sign_in
 
 ATTACKER_PASSWORD = "the attacker knows this one"
 
 
 def add_agent(client, email: str, password: str) -> None:
-    response = post_form(client, "/manage/agents", "/manage/agents", {
-        "email": email, "first_name": "", "last_name": "", "role": "agent", "password": password,
-    })
+    response = post_form(
+        client,
+        "/manage/agents",
+        "/manage/agents",
+        {
+            "email": email,
+            "first_name": "",
+            "last_name": "",
+            "role": "agent",
+            "password": password,
+        },
+    )
     assert response.status_code == 303, response.text
 
 
-def test_an_admin_of_another_account_cannot_reset_the_victims_count(client, new_client, make_account, db, settings):
+def test_an_admin_of_another_account_cannot_reset_the_victims_count(
+    client, new_client, make_account, db, settings
+):
     victim = make_account()
     attacker_account = make_account()
     # The attacker adds an agent with the victim's email to their own account, with a password they know.
@@ -41,13 +53,19 @@ def test_an_admin_of_another_account_cannot_reset_the_victims_count(client, new_
     victim_browser = new_client()
     assert sign_in(victim_browser, victim.admin_email, TEST_PASSWORD).status_code == 429
     db.rollback()
-    recorded = select(func.count()).select_from(FailedSignIn).where(
-        FailedSignIn.email_normalized == victim.admin_email
+    recorded = (
+        select(func.count())
+        .select_from(FailedSignIn)
+        .where(FailedSignIn.email_normalized == victim.admin_email)
     )
-    assert db.scalar(recorded) == settings.login_failure_limit  # refused attempts were never checked
+    assert (
+        db.scalar(recorded) == settings.login_failure_limit
+    )  # refused attempts were never checked
 
 
-def test_a_single_account_user_who_mistypes_then_signs_in_starts_again_from_zero(client, make_account, settings):
+def test_a_single_account_user_who_mistypes_then_signs_in_starts_again_from_zero(
+    client, make_account, settings
+):
     account = make_account()
     for _ in range(settings.login_failure_limit - 1):
         assert sign_in(client, account.admin_email, "wrong password!").status_code == 401
@@ -58,7 +76,9 @@ def test_a_single_account_user_who_mistypes_then_signs_in_starts_again_from_zero
     assert sign_in(client, account.admin_email).status_code == 303
 
 
-def test_a_person_in_two_accounts_resets_only_the_account_signed_in_to(client, new_client, make_account, settings):
+def test_a_person_in_two_accounts_resets_only_the_account_signed_in_to(
+    client, new_client, make_account, settings
+):
     first = make_account()
     second = make_account()
     sign_in(client, second.admin_email)
@@ -66,7 +86,9 @@ def test_a_person_in_two_accounts_resets_only_the_account_signed_in_to(client, n
     person = new_client()
     for _ in range(settings.login_failure_limit - 1):
         assert sign_in(person, first.admin_email, "wrong password!").status_code == 401
-    assert sign_in(person, first.admin_email, TEST_PASSWORD).status_code == 303  # into the first account
+    assert (
+        sign_in(person, first.admin_email, TEST_PASSWORD).status_code == 303
+    )  # into the first account
     post_form(person, "/console", "/logout", {})
     # The second account's count was not reset: one more failure puts the email at the limit.
     assert sign_in(person, first.admin_email, "wrong password!").status_code == 401

@@ -9,8 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from helpers import csrf_token, race
 from deskgate.store.models import FailedSignIn
+
+from helpers import csrf_token, race
 from support.server import serve_app
 
 
@@ -29,12 +30,23 @@ def guesses(live_server: str, emails: list[str], source_ips: list[str] | None = 
         tokens[n] = csrf_token(client.get(f"{live_server}/login").text)
 
     def guess(client, n: int):
-        return client.post(f"{live_server}/login", data={
-            "csrf_token": tokens[n], "email": emails[n], "password": f"wrong guess {n}",
-        })
+        return client.post(
+            f"{live_server}/login",
+            data={
+                "csrf_token": tokens[n],
+                "email": emails[n],
+                "password": f"wrong guess {n}",
+            },
+        )
 
-    return race(len(emails), guess, prepare=open_form,
-                transport=(lambda n: httpx.HTTPTransport(local_address=source_ips[n])) if source_ips else None)
+    return race(
+        len(emails),
+        guess,
+        prepare=open_form,
+        transport=(lambda n: httpx.HTTPTransport(local_address=source_ips[n]))
+        if source_ips
+        else None,
+    )
 
 
 def failures_recorded(db, **where) -> int:
@@ -45,7 +57,9 @@ def failures_recorded(db, **where) -> int:
     return db.scalar(query)
 
 
-def test_twenty_simultaneous_guesses_for_one_email_stop_at_the_limit(live_server, make_account, db, settings):
+def test_twenty_simultaneous_guesses_for_one_email_stop_at_the_limit(
+    live_server, make_account, db, settings
+):
     account = make_account()
     limit = settings.login_failure_limit
     responses = guesses(live_server, [account.admin_email] * 20)
@@ -53,7 +67,9 @@ def test_twenty_simultaneous_guesses_for_one_email_stop_at_the_limit(live_server
     assert failures_recorded(db, email_normalized=account.admin_email) == limit
 
 
-def test_simultaneous_guesses_from_one_ip_stop_at_its_limit(live_server, make_account, db, settings):
+def test_simultaneous_guesses_from_one_ip_stop_at_its_limit(
+    live_server, make_account, db, settings
+):
     make_account()
     ip_limit = settings.login_failure_limit * 4
     responses = guesses(live_server, [f"probe{n}@example.com" for n in range(ip_limit + 6)])

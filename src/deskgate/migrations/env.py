@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from deskgate.store.base import make_engine
-from deskgate.store.models import Base
+from deskgate.store import models  # noqa: F401  (defines the tables on Base.metadata)
+from deskgate.store.base import Base, make_engine
 
 target_metadata = Base.metadata
 

@@ -174,7 +174,7 @@ def check_signature_policy(signature: etree._Element, *, allow_sha1: bool, is_ro
         )
     reference = references[0]
     uri = reference.get("URI")
-    parent_id = signature.getparent().get("ID")  # type: ignore[union-attr]
+    parent_id = signature.getparent().get("ID")
     if uri and not SAME_DOCUMENT_URI.fullmatch(uri):
         raise SAMLError(
             SAMLErrorCode.EXTERNAL_REFERENCE,

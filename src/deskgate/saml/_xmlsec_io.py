@@ -34,7 +34,9 @@ _lock = threading.Lock()
 def _refuse(uri: bytes | str) -> bool:
     """xmlsec's match callback: record the URI, match nothing (so nothing is opened)."""
     text = uri.decode("utf-8", "replace") if isinstance(uri, bytes) else str(uri)
-    _log.warning("xmlsec tried to open %r; refused (external references are never followed)", text[:200])
+    _log.warning(
+        "xmlsec tried to open %r; refused (external references are never followed)", text[:200]
+    )
     with _lock:
         listeners = list(_listeners)
     for listener in listeners:

@@ -330,7 +330,7 @@ def _too_large(size: int) -> SAMLError:
     )
 
 
-class _ToolkitResponse(OneLogin_Saml2_Response):
+class _ToolkitResponse(OneLogin_Saml2_Response):  # type: ignore[misc]  # python3-saml is untyped
     """python3-saml's Response, decrypting through :mod:`deskgate.saml._decrypt`.
 
     The constructor (base64 decode, defused parse, decryption of a copy into

@@ -76,7 +76,8 @@ def _new_request_id() -> str:
 def _authn_request_xml(
     sp: SPConfig, idp: IdPConfig, request_id: str, now: datetime, force_authn: bool
 ) -> str:
-    return OneLogin_Saml2_Templates.AUTHN_REQUEST % {
+    template: str = OneLogin_Saml2_Templates.AUTHN_REQUEST
+    return template % {
         "id": request_id,
         "provider_name": "",
         "force_authn_str": '\n    ForceAuthn="true"' if force_authn else "",

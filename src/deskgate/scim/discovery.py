@@ -59,7 +59,8 @@ _USER_ATTRIBUTES: dict[str, tuple[str, ...] | None] = {
     "active": None,
     "emails": ("value", "display", "type", "primary"),
 }
-_READ_ONLY = {
+# (attribute, sub-attribute); None as the sub-attribute stands for the whole attribute.
+_READ_ONLY: set[tuple[str, str | None]] = {
     ("name", "formatted"),
 }
 
@@ -198,7 +199,7 @@ def service_provider_config_body(base_url: str) -> dict[str, Any]:
 
 
 def _list_body(items: list[Any], model: Any) -> dict[str, Any]:
-    response = ListResponse[model](  # type: ignore[valid-type]
+    response = ListResponse[model](
         total_results=len(items), start_index=1, items_per_page=len(items), resources=items
     )
     return response.model_dump(scim_ctx=_DUMP)

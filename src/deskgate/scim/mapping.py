@@ -46,8 +46,8 @@ from .etag import format_etag
 from .models import (
     ENTERPRISE_SCHEMA,
     MAX_DISPLAY_NAME_LENGTH,
-    MAX_EMAILS,
     MAX_EMAIL_LENGTH,
+    MAX_EMAILS,
     MAX_ENTERPRISE_VALUE_LENGTH,
     MAX_EXTERNAL_ID_LENGTH,
     MAX_ID_LENGTH,
@@ -64,8 +64,8 @@ from .models import (
 from .records import (
     ENTERPRISE_MANAGER_KEY,
     AgentFields,
-    EmailEntry,
     AgentRecord,
+    EmailEntry,
     GroupFields,
     GroupRecord,
     GroupUpdate,
@@ -140,8 +140,9 @@ def _build_user(record: AgentRecord, base_url: str, *, for_patch: bool = False) 
     )
     if fields.emails:
         user.emails = [
-            ClientEmail(value=entry.value, type=entry.type, primary=entry.primary,
-                        display=entry.display)
+            ClientEmail(
+                value=entry.value, type=entry.type, primary=entry.primary, display=entry.display
+            )
             for entry in fields.emails
         ]
     if not for_patch:
@@ -174,7 +175,8 @@ def _enterprise_extension(
         manager_id = manager["value"]
         extension.manager = Manager.model_construct(
             value=manager_id,
-            ref=None if for_patch else f"{_base(base_url)}/Users/{manager_id}",
+            # model_construct skips validation: the plain URL string is what gets serialized.
+            ref=None if for_patch else f"{_base(base_url)}/Users/{manager_id}",  # type: ignore[arg-type]
             display_name=manager.get("displayName"),
         )
     return extension
@@ -228,15 +230,15 @@ def _clean(value: Any, attribute: str, max_length: int) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidValueException(attribute=attribute, detail=f"'{attribute}' must be a string")
-    value = value.strip()
-    if not value:
+    text = value.strip()
+    if not text:
         return None
-    if len(value) > max_length:
+    if len(text) > max_length:
         raise InvalidValueException(
             attribute=attribute,
             detail=f"'{attribute}' is longer than {max_length} characters",
         )
-    return value
+    return text
 
 
 def _user_name(value: Any) -> str:
@@ -255,12 +257,14 @@ def _emails(emails: Sequence[Email] | None) -> tuple[EmailEntry, ...]:
         if value is None:
             continue
         kind = email.type.value if email.type is not None else None
-        result.append(EmailEntry(
-            value=value,
-            type=_clean(kind, "emails.type", MAX_TITLE_LENGTH),
-            primary=email.primary,
-            display=_clean(email.display, "emails.display", MAX_DISPLAY_NAME_LENGTH),
-        ))
+        result.append(
+            EmailEntry(
+                value=value,
+                type=_clean(kind, "emails.type", MAX_TITLE_LENGTH),
+                primary=email.primary,
+                display=_clean(email.display, "emails.display", MAX_DISPLAY_NAME_LENGTH),
+            )
+        )
     if len(result) > MAX_EMAILS:
         raise InvalidValueException(
             attribute="emails", detail=f"a user has at most {MAX_EMAILS} emails here"
@@ -599,7 +603,7 @@ def serialize_group(
 def _list_response(
     resources: list[Any], model: Any, total_results: int, query: ListQuery
 ) -> dict[str, Any]:
-    response = ListResponse[model](  # type: ignore[valid-type]
+    response = ListResponse[model](
         total_results=total_results,
         start_index=query.start_index,
         items_per_page=len(resources),

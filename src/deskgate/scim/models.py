@@ -19,6 +19,7 @@ from scim2_models import (
 
 from .errors import InvalidSyntaxException, exception_from_validation_error
 
+
 class ClientEmail(Email):
     """An email as provisioning clients send it: ``value`` is any string. scim2-models' EmailStr
     refuses real tenants' addresses (Okta's ``user@okta.local``, Postman's ``emailName357``);
@@ -30,7 +31,9 @@ class ClientEmail(Email):
 class UserResource(User[EnterpriseUser]):
     """A deskgate User: the core User schema with the enterprise extension (optional)."""
 
-    emails: list[ClientEmail] | None = Field(None, description="Email addresses for the user.")
+    # Narrows the item type of the inherited field (pydantic allows it; mypy sees list as invariant).
+    emails: list[ClientEmail] | None = Field(None, description="Email addresses for the user.")  # type: ignore[assignment]
+
 
 GroupResource = Group
 

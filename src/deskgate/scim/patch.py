@@ -38,7 +38,6 @@ reports ``changed=False``.
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Mapping
 from typing import Any
 
@@ -133,7 +132,7 @@ def _operations(body: Any) -> list[dict[str, Any]]:
 def _resolve(model: Any, path: str) -> tuple[Path[Any] | None, Any]:
     """The bound path and its attribute binding, (None, None) if unparsable."""
     try:
-        bound = Path[model](path)  # type: ignore[valid-type]
+        bound = Path[model](path)
     except InvalidPathException:
         return None, None
     return bound, bound.resolve()
@@ -170,7 +169,7 @@ def _clean_root_value(value: Mapping[str, Any], resource_id: str) -> dict[str, A
 
 def _validated_patch(model: Any, operations: list[dict[str, Any]]) -> PatchOp[Any]:
     return validate(
-        PatchOp[model],  # type: ignore[valid-type]
+        PatchOp[model],
         {"schemas": [PATCH_OP_SCHEMA], "Operations": operations},
         Context.RESOURCE_PATCH_REQUEST,
     )

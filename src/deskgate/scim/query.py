@@ -472,9 +472,10 @@ def _compare_constant(
     attr_type: AttrType, constant: Any, case_exact: bool, op: CompareOp, value: Any
 ) -> bool:
     if attr_type is AttrType.BOOLEAN:
-        return constant == value
+        same: bool = constant == value
+        return same
     left, right = (constant, value) if case_exact else (constant.lower(), value.lower())
-    return {
+    outcomes: dict[CompareOp, bool] = {
         CompareOp.EQ: left == right,
         CompareOp.CO: right in left,
         CompareOp.SW: left.startswith(right),
@@ -483,7 +484,8 @@ def _compare_constant(
         CompareOp.GE: left >= right,
         CompareOp.LT: left < right,
         CompareOp.LE: left <= right,
-    }[op]
+    }
+    return outcomes[op]
 
 
 class _Translator:

@@ -88,7 +88,9 @@ class EmailEntry:
 def looks_like_email(value: str) -> bool:
     """local@domain, leniently (Okta's user@okta.local is an email here)."""
     local, at, domain = value.partition("@")
-    return bool(at and local and domain and "@" not in domain and not any(c.isspace() for c in value))
+    return bool(
+        at and local and domain and "@" not in domain and not any(c.isspace() for c in value)
+    )
 
 
 def contact_email(user_name: str, emails: Sequence[EmailEntry]) -> str:

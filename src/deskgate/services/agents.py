@@ -16,7 +16,6 @@ from deskgate.store import sessions as session_store
 from deskgate.store.base import utcnow
 from deskgate.store.models import Agent, AgentSource, Role
 
-
 MAX_DISPLAY_NAME = 400
 """The length of `agents.display_name`: two 200-character names and a space would be 401."""
 
@@ -44,9 +43,13 @@ def add_agent(
     user_name = (user_name or "").strip() or email
     if agent_store.by_user_name(db, account_id, user_name) is not None:
         raise Conflict(
-            f"An agent with the userName {user_name} already exists in this account.", attribute="email"
+            f"An agent with the userName {user_name} already exists in this account.",
+            attribute="email",
         )
-    if any(not other.scim_deleted_at for other in agent_store.matching_sign_in(db, account_id, email=email)):
+    if any(
+        not other.scim_deleted_at
+        for other in agent_store.matching_sign_in(db, account_id, email=email)
+    ):
         raise Conflict(
             f"An agent with the email {email} already exists in this account.", attribute="email"
         )
@@ -81,7 +84,8 @@ def add_agent(
     except IntegrityError:
         # The unique index on (account, lower-cased userName) settles races between requests.
         raise Conflict(
-            f"An agent with the userName {user_name} already exists in this account.", attribute="email"
+            f"An agent with the userName {user_name} already exists in this account.",
+            attribute="email",
         ) from None
     return agent
 
@@ -99,12 +103,15 @@ def get_agent(db: Session, account_id: str, agent_id: str) -> Agent:
 
 def _ensure_not_last_admin(db: Session, agent: Agent, action: str) -> None:
     agent_store.lock_account_admins(db, agent.account_id)
-    if agent.role == Role.ADMIN and agent.active:
-        if agent_store.count_active_admins(db, agent.account_id) <= 1:
-            raise InvalidInput(
-                f"{agent.email} is the account's last active admin and cannot be {action}. "
-                "Make another agent an admin first."
-            )
+    if (
+        agent.role == Role.ADMIN
+        and agent.active
+        and agent_store.count_active_admins(db, agent.account_id) <= 1
+    ):
+        raise InvalidInput(
+            f"{agent.email} is the account's last active admin and cannot be {action}. "
+            "Make another agent an admin first."
+        )
 
 
 def change_role(db: Session, account_id: str, agent_id: str, role: str) -> Agent:

@@ -45,8 +45,15 @@ def ensure_demo_account(db: Session) -> DemoCredentials:
     if admin is None:
         from deskgate.services.agents import add_agent
 
-        add_agent(db, account.id, email=DEMO_ADMIN_EMAIL, first_name="Dana", last_name="Admin",
-                  role="admin", password=password)
+        add_agent(
+            db,
+            account.id,
+            email=DEMO_ADMIN_EMAIL,
+            first_name="Dana",
+            last_name="Admin",
+            role="admin",
+            password=password,
+        )
     else:
         admin.password_hash = hash_password(password)
         admin.active = True

@@ -68,7 +68,9 @@ def _parse(url: str | httpx.URL) -> httpx.URL:
     if parsed.userinfo:
         raise _refuse("The metadata URL must not contain a user name or password.")
     if port is not None and not 0 < port < 65536:
-        raise _refuse(f"The metadata URL {_shown(url)} has port {port}; a port is a number from 1 to 65535.")
+        raise _refuse(
+            f"The metadata URL {_shown(url)} has port {port}; a port is a number from 1 to 65535."
+        )
     if _ip_literal(host) is None:
         labels = host.rstrip(".").split(".")
         if len(host) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
@@ -117,7 +119,9 @@ def _pin(url: httpx.URL, *, allow_private: bool, resolve: Resolver) -> _Hop:
     if url.scheme != "https" and not allow_private:
         # The metadata carries the certificates sign-ins are checked with: over plain http anyone
         # on the path could swap in their own.
-        raise _refuse(f"The metadata URL {_shown(url)} must use https (http only when private metadata URLs are allowed).")
+        raise _refuse(
+            f"The metadata URL {_shown(url)} must use https (http only when private metadata URLs are allowed)."
+        )
     return _Hop(
         url=url.copy_with(host=str(addresses[0])),
         host_header=url.netloc.decode("ascii"),
@@ -151,7 +155,9 @@ def fetch_metadata(
         except InvalidInput as problem:
             if redirected_to is None:
                 raise
-            raise _refuse(f"The metadata URL redirected to {_shown(redirected_to)}: {problem.message}") from None
+            raise _refuse(
+                f"The metadata URL redirected to {_shown(redirected_to)}: {problem.message}"
+            ) from None
         answer = _get(hop, verify)
         if isinstance(answer, bytes):
             return answer
@@ -159,9 +165,13 @@ def fetch_metadata(
         try:
             current = _parse(current.join(answer))
         except httpx.InvalidURL as problem:
-            raise _refuse(f"The metadata URL redirected to {_shown(answer)}, not a valid URL ({problem}).") from None
+            raise _refuse(
+                f"The metadata URL redirected to {_shown(answer)}, not a valid URL ({problem})."
+            ) from None
         except InvalidInput as problem:
-            raise _refuse(f"The metadata URL redirected to {_shown(answer)}: {problem.message}") from None
+            raise _refuse(
+                f"The metadata URL redirected to {_shown(answer)}: {problem.message}"
+            ) from None
     raise _refuse("The metadata URL redirected too many times.")
 
 
@@ -174,19 +184,34 @@ def _get(hop: _Hop, verify: ssl.SSLContext | None) -> bytes | str:
     # trust store still honours SSL_CERT_FILE / SSL_CERT_DIR).
     try:
         tls = verify if verify is not None else httpx.create_ssl_context(trust_env=True)
-        with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False, verify=tls) as client:
-            with client.stream("GET", hop.url, headers=headers, extensions=extensions) as response:
-                if response.is_redirect and "location" in response.headers:
-                    return response.headers["location"]
-                if response.status_code != 200:
-                    raise _refuse(f"Fetching the metadata URL returned HTTP {response.status_code} (expected 200).")
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body.extend(chunk)
-                    if len(body) > MAX_BYTES:
-                        raise _refuse("The metadata at that URL is larger than 1 MiB.")
-                return bytes(body)
+        with (
+            httpx.Client(
+                timeout=TIMEOUT, follow_redirects=False, trust_env=False, verify=tls
+            ) as client,
+            client.stream("GET", hop.url, headers=headers, extensions=extensions) as response,
+        ):
+            if response.is_redirect and "location" in response.headers:
+                return response.headers["location"]
+            if response.status_code != 200:
+                raise _refuse(
+                    f"Fetching the metadata URL returned HTTP {response.status_code} (expected 200)."
+                )
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body.extend(chunk)
+                if len(body) > MAX_BYTES:
+                    raise _refuse("The metadata at that URL is larger than 1 MiB.")
+            return bytes(body)
     except httpx.TimeoutException:
         raise _refuse("The metadata URL did not answer within 10 seconds.") from None
-    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, ValueError, UnicodeError, OSError) as problem:
-        raise _refuse(f"The metadata URL could not be fetched: {str(problem)[:300].rstrip('.')}.") from None
+    except (
+        httpx.HTTPError,
+        httpx.InvalidURL,
+        httpx.StreamError,
+        ValueError,
+        UnicodeError,
+        OSError,
+    ) as problem:
+        raise _refuse(
+            f"The metadata URL could not be fetched: {str(problem)[:300].rstrip('.')}."
+        ) from None

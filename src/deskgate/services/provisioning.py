@@ -106,7 +106,9 @@ def token_from_header(authorization: str | None) -> str | None:
     return value if value and " " not in value and len(value) <= 200 else None
 
 
-def authenticate(db: Session, account_id: str, authorization: str | None, now: dt.datetime) -> ScimCaller:
+def authenticate(
+    db: Session, account_id: str, authorization: str | None, now: dt.datetime
+) -> ScimCaller:
     """The caller of a SCIM request to `account_id`'s base URL.
 
     401 when the token is missing, unknown, expired or belongs to another account (the same
@@ -224,19 +226,22 @@ def create_user(db: Session, account_id: str, payload: Any, *, now: dt.datetime)
     agent_id = ids.new_id(ids.AGENT)
     try:
         with db.begin_nested():
-            store.insert_agent(db, {
-                **_columns(fields),
-                "id": agent_id,
-                "account_id": account_id,
-                "role": Role.AGENT.value,
-                "source": AgentSource.SCIM.value,
-                "password_hash": None,
-                "version": 1,
-                "created_at": now,
-                "updated_at": now,
-                "last_sign_in_at": None,
-                "scim_deleted_at": None,
-            })
+            store.insert_agent(
+                db,
+                {
+                    **_columns(fields),
+                    "id": agent_id,
+                    "account_id": account_id,
+                    "role": Role.AGENT.value,
+                    "source": AgentSource.SCIM.value,
+                    "password_hash": None,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                    "last_sign_in_at": None,
+                    "scim_deleted_at": None,
+                },
+            )
     except IntegrityError:
         # The unique index on (account, lower-cased userName) settles concurrent POSTs.
         raise _taken(fields.user_name) from None
@@ -244,7 +249,13 @@ def create_user(db: Session, account_id: str, payload: Any, *, now: dt.datetime)
 
 
 def replace_user(
-    db: Session, account_id: str, user_id: str, payload: Any, *, if_match: str | None, now: dt.datetime
+    db: Session,
+    account_id: str,
+    user_id: str,
+    payload: Any,
+    *,
+    if_match: str | None,
+    now: dt.datetime,
 ) -> AgentRecord:
     """PUT /Users/{id}: replace semantics (a missing `active` keeps the stored value)."""
     record = _agent_for_update(db, account_id, user_id, if_match)
@@ -261,15 +272,29 @@ def patch_user(
 
 
 def delete_user(
-    db: Session, account_id: str, user_id: str, *, if_match: str | None, now: dt.datetime, notes: Notes
+    db: Session,
+    account_id: str,
+    user_id: str,
+    *,
+    if_match: str | None,
+    now: dt.datetime,
+    notes: Notes,
 ) -> None:
     """DELETE /Users/{id}: deactivate, sign out, leave every group, unlink from SCIM (404 after)."""
     record = _agent_for_update(db, account_id, user_id, if_match)
     groups = store.groups_of_agent(db, account_id, record.id)
-    store.update_agent(db, account_id, record.id, {
-        "active": False, "scim_deleted_at": now, "external_id": None,
-        "version": record.version + 1, "updated_at": now,
-    })
+    store.update_agent(
+        db,
+        account_id,
+        record.id,
+        {
+            "active": False,
+            "scim_deleted_at": now,
+            "external_id": None,
+            "version": record.version + 1,
+            "updated_at": now,
+        },
+    )
     session_store.delete_for_agent(db, account_id, record.id)
     for group in groups:
         store.remove_members(db, group.id, [record.id])
@@ -278,7 +303,9 @@ def delete_user(
         _demote(db, account_id, [record.id], except_group=None, now=now, notes=notes)
 
 
-def _agent_for_update(db: Session, account_id: str, user_id: str, if_match: str | None) -> AgentRecord:
+def _agent_for_update(
+    db: Session, account_id: str, user_id: str, if_match: str | None
+) -> AgentRecord:
     record = store.get_agent(db, account_id, user_id, for_update=True)
     if record is None:
         raise _no_user(user_id)
@@ -306,7 +333,12 @@ def _columns(fields: AgentFields) -> dict[str, Any]:
 
 
 def _record(
-    agent_id: str, fields: AgentFields, *, created_at: dt.datetime, updated_at: dt.datetime, version: int
+    agent_id: str,
+    fields: AgentFields,
+    *,
+    created_at: dt.datetime,
+    updated_at: dt.datetime,
+    version: int,
 ) -> AgentRecord:
     return AgentRecord(
         id=agent_id,
@@ -341,7 +373,9 @@ def _write_fields(
         store.update_agent_fields(db, account_id, record.id, values)
     if record.active and not fields.active:
         session_store.delete_for_agent(db, account_id, record.id)
-    return _record(record.id, fields, created_at=record.created_at, updated_at=now, version=record.version + 1)
+    return _record(
+        record.id, fields, created_at=record.created_at, updated_at=now, version=record.version + 1
+    )
 
 
 def _bump(group: Group, now: dt.datetime) -> None:
@@ -386,7 +420,9 @@ def list_groups(db: Session, account_id: str, query: ListQuery) -> tuple[int, li
     return total, [store.group_record(group, members.get(group.id, ())) for group in groups]
 
 
-def get_group(db: Session, account_id: str, group_id: str, *, with_members: bool = True) -> GroupRecord:
+def get_group(
+    db: Session, account_id: str, group_id: str, *, with_members: bool = True
+) -> GroupRecord:
     group = store.get_group(db, account_id, group_id)
     if group is None:
         raise _no_group(group_id)
@@ -414,7 +450,9 @@ def create_group(db: Session, account_id: str, payload: Any, *, now: dt.datetime
     except IntegrityError:
         raise _name_taken(fields.display_name) from None
     store.add_members(db, group.id, member_ids)
-    return store.group_record(group, [MemberRef(agent_id, names[agent_id]) for agent_id in sorted(member_ids)])
+    return store.group_record(
+        group, [MemberRef(agent_id, names[agent_id]) for agent_id in sorted(member_ids)]
+    )
 
 
 def replace_group(
@@ -437,7 +475,14 @@ def replace_group(
 
 
 def patch_group(
-    db: Session, account_id: str, group_id: str, body: Any, *, if_match: str | None, now: dt.datetime, notes: Notes
+    db: Session,
+    account_id: str,
+    group_id: str,
+    body: Any,
+    *,
+    if_match: str | None,
+    now: dt.datetime,
+    notes: Notes,
 ) -> Group:
     """PATCH /Groups/{id}. Adding or removing named members reads only those members' rows,
     never the whole group; other member operations (replace, remove all) read the membership."""
@@ -456,7 +501,13 @@ def patch_group(
 
 
 def delete_group(
-    db: Session, account_id: str, group_id: str, *, if_match: str | None, now: dt.datetime, notes: Notes
+    db: Session,
+    account_id: str,
+    group_id: str,
+    *,
+    if_match: str | None,
+    now: dt.datetime,
+    notes: Notes,
 ) -> None:
     group = _group_for_update(db, account_id, group_id, if_match)
     if group.grants_admin:
@@ -495,7 +546,13 @@ def _require_agents(db: Session, account_id: str, agent_ids: Collection[str]) ->
 
 
 def _apply_group_update(
-    db: Session, account_id: str, group: Group, update: GroupUpdate, *, now: dt.datetime, notes: Notes
+    db: Session,
+    account_id: str,
+    group: Group,
+    update: GroupUpdate,
+    *,
+    now: dt.datetime,
+    notes: Notes,
 ) -> None:
     if not update.changed:
         return
@@ -522,10 +579,14 @@ def _apply_group_update(
 # --- admin roles from groups ------------------------------------------------------------------
 
 
-def _promote(db: Session, account_id: str, agent_ids: Collection[str], *, now: dt.datetime, notes: Notes) -> None:
+def _promote(
+    db: Session, account_id: str, agent_ids: Collection[str], *, now: dt.datetime, notes: Notes
+) -> None:
     promoted = store.set_roles(db, account_id, agent_ids, Role.ADMIN, now)
     if promoted:
-        notes.append(f"{len(promoted)} agent(s) made admin (joined a group whose members are admins)")
+        notes.append(
+            f"{len(promoted)} agent(s) made admin (joined a group whose members are admins)"
+        )
 
 
 def _demote(
@@ -542,7 +603,9 @@ def _demote(
     admins = store.admins_among(db, account_id, agent_ids)
     if not admins:
         return
-    still_admin = store.in_admin_groups(db, account_id, [a[0] for a in admins], except_group=except_group)
+    still_admin = store.in_admin_groups(
+        db, account_id, [a[0] for a in admins], except_group=except_group
+    )
     candidates = [admin for admin in admins if admin[0] not in still_admin]
     if not candidates:
         return

@@ -84,12 +84,20 @@ def run(
     }
     counts = {table: _drain(sessions, batch, limit) for table, batch in steps.items()}
     counts["login_attempts"] += _cap_per_account(
-        sessions, sso_store.accounts_over_attempt_cap, sso_store.attempts_cutoff,
-        sso_store.prune_attempts_up_to, policy.login_attempts_per_account, limit,
+        sessions,
+        sso_store.accounts_over_attempt_cap,
+        sso_store.attempts_cutoff,
+        sso_store.prune_attempts_up_to,
+        policy.login_attempts_per_account,
+        limit,
     )
     counts["scim_request_log"] += _cap_per_account(
-        sessions, scim_store.accounts_over_request_log_cap, scim_store.request_log_cutoff,
-        scim_store.prune_request_log_up_to, policy.scim_request_log_per_account, limit,
+        sessions,
+        scim_store.accounts_over_request_log_cap,
+        scim_store.request_log_cutoff,
+        scim_store.prune_request_log_up_to,
+        policy.scim_request_log_per_account,
+        limit,
     )
     return counts
 
@@ -112,7 +120,9 @@ def _cap_per_account(
             cutoff = cutoff_of(db, account_id, keep)
             db.commit()
         if cutoff is not None:
-            deleted += _drain(
-                sessions, lambda db, n, a=account_id, c=cutoff: prune_up_to(db, a, c, n), limit
-            )
+
+            def prune(db: Session, n: int, a: str = account_id, c: Cutoff = cutoff) -> int:
+                return prune_up_to(db, a, c, n)
+
+            deleted += _drain(sessions, prune, limit)
     return deleted

@@ -28,15 +28,24 @@ def scim_base_url(base_url: str, account: Account) -> str:
 
 
 def issue(
-    db: Session, account: Account, *, base_url: str, now: dt.datetime, grace: dt.timedelta = dt.timedelta(0)
+    db: Session,
+    account: Account,
+    *,
+    base_url: str,
+    now: dt.datetime,
+    grace: dt.timedelta = dt.timedelta(0),
 ) -> ScimCredentials:
     """Issue a new token. Other live tokens keep working for `grace`, then stop."""
     if account.plan != Plan.SCALE_PLUS:
         raise Forbidden("SCIM provisioning is available on the Scale Plus plan.")
     if grace < dt.timedelta(0) or grace > MAX_GRACE:
-        raise InvalidInput(f"The grace period must be between 0 and {MAX_GRACE.days} days.", field="grace")
+        raise InvalidInput(
+            f"The grace period must be between 0 and {MAX_GRACE.days} days.", field="grace"
+        )
     token = TOKEN_PREFIX + new_token(32)
-    row = scim_tokens.add(db, account_id=account.id, token_hash=hash_token(token), hint=token[-4:], now=now)
+    row = scim_tokens.add(
+        db, account_id=account.id, token_hash=hash_token(token), hint=token[-4:], now=now
+    )
     db.flush()  # the new row's id, to exclude it from the expiry below
     scim_tokens.expire_all_but(db, account.id, row.id, now + grace, now)
     return ScimCredentials(base_url=scim_base_url(base_url, account), token=token)

@@ -55,22 +55,28 @@ def find_agent(
     else:
         key = profile.email
         if not key:
-            return Match(key=None, refusal=(
-                "missing_email",
-                f"The assertion carries no email: NameID was '{name_id}' and no email attribute "
-                "was found. Send the email as NameID (EmailAddress format) or as an 'email' "
-                "attribute, or match agents by NameID = userName on the Security page.",
-            ))
+            return Match(
+                key=None,
+                refusal=(
+                    "missing_email",
+                    f"The assertion carries no email: NameID was '{name_id}' and no email attribute "
+                    "was found. Send the email as NameID (EmailAddress format) or as an 'email' "
+                    "attribute, or match agents by NameID = userName on the Security page.",
+                ),
+            )
         candidates = agent_store.matching_sign_in(db, account_id, email=key)
         what = "email"
     live = [agent for agent in candidates if agent.scim_deleted_at is None]
     if len(live) > 1:
         shown = ", ".join(f"{agent.user_name} ({agent.id})" for agent in live[:5])
-        return Match(key=key, refusal=(
-            "ambiguous_agent",
-            f"{len(live)} agents have the {what} '{key}': {shown}. Give them distinct {what}s, "
-            "deactivate the extra agent, or match agents by "
-            + ("email" if what == "userName" else "NameID = userName (SCIM)")
-            + " on the Security page.",
-        ))
+        return Match(
+            key=key,
+            refusal=(
+                "ambiguous_agent",
+                f"{len(live)} agents have the {what} '{key}': {shown}. Give them distinct {what}s, "
+                "deactivate the extra agent, or match agents by "
+                + ("email" if what == "userName" else "NameID = userName (SCIM)")
+                + " on the Security page.",
+            ),
+        )
     return Match(key=key, agent=live[0] if live else (candidates[0] if candidates else None))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from deskgate import metrics
 from deskgate.errors import Conflict, DeskgateError, Forbidden, InvalidInput, NotFound
+from deskgate.redirects import local_path
 from deskgate.saml.acs import VerifiedAssertion, validate_response
 from deskgate.saml.attributes import profile_from_assertion
 from deskgate.saml.config import BINDING_HTTP_REDIRECT, IdPConfig, SPConfig
@@ -29,9 +30,15 @@ from deskgate.services import auth, scim_credentials, sign_in_match, validation
 from deskgate.store import accounts as account_store
 from deskgate.store import sso as sso_store
 from deskgate.store.models import (
-    Account, Agent, AgentSource, IdPKind, Plan, Role, SignInMatch, SSOConnection,
+    Account,
+    Agent,
+    AgentSource,
+    IdPKind,
+    Plan,
+    Role,
+    SignInMatch,
+    SSOConnection,
 )
-from deskgate.redirects import local_path
 
 REQUEST_TTL = dt.timedelta(minutes=10)
 REFUSAL_WINDOW = dt.timedelta(minutes=1)
@@ -77,7 +84,9 @@ def ensure_connection(db: Session, account: Account, now: dt.datetime) -> SSOCon
     existing = sso_store.connection(db, account.id)
     if existing is not None:
         return existing
-    private_key, certificate = generate_sp_keypair(now, common_name=f"deskgate SP for {account.name}"[:64])
+    private_key, certificate = generate_sp_keypair(
+        now, common_name=f"deskgate SP for {account.name}"[:64]
+    )
     connection = SSOConnection(
         account_id=account.id,
         enabled=False,
@@ -155,19 +164,25 @@ def _parse_domains(text: str) -> list[str]:
         if not domain:
             continue
         if "." not in domain or any(c in domain for c in "/:@ ") or len(domain) > 253:
-            raise InvalidInput(f"'{raw}' is not an email domain (expected something like example.com).",
-                               field="email_domains")
+            raise InvalidInput(
+                f"'{raw}' is not an email domain (expected something like example.com).",
+                field="email_domains",
+            )
         if domain not in domains:
             domains.append(domain)
     return domains
 
 
-def parse_metadata_or_explain(xml: bytes | str, now: dt.datetime, *, allow_http: bool = False) -> ParsedMetadata:
+def parse_metadata_or_explain(
+    xml: bytes | str, now: dt.datetime, *, allow_http: bool = False
+) -> ParsedMetadata:
     """`allow_http`: the `allow_private_metadata_urls` setting (http endpoints on any host)."""
     try:
         return parse_idp_metadata(xml, now, allow_http=allow_http)
     except SAMLError as problem:
-        raise InvalidInput(f"The IdP metadata can't be used: {problem.message}", field="metadata_xml") from None
+        raise InvalidInput(
+            f"The IdP metadata can't be used: {problem.message}", field="metadata_xml"
+        ) from None
 
 
 def save_settings(
@@ -187,7 +202,9 @@ def save_settings(
     try:
         idp_kind = IdPKind(form.idp_kind)
     except ValueError:
-        raise InvalidInput(f"Unknown identity provider '{form.idp_kind}'.", field="idp_kind") from None
+        raise InvalidInput(
+            f"Unknown identity provider '{form.idp_kind}'.", field="idp_kind"
+        ) from None
     try:
         jit_role = Role(form.jit_role)
     except ValueError:
@@ -196,7 +213,9 @@ def save_settings(
     try:
         sign_in_match_rule = SignInMatch(form.sign_in_match)
     except ValueError:
-        raise InvalidInput(f"Unknown sign-in matching '{form.sign_in_match}'.", field="sign_in_match") from None
+        raise InvalidInput(
+            f"Unknown sign-in matching '{form.sign_in_match}'.", field="sign_in_match"
+        ) from None
     connection = ensure_connection(db, account, now)
 
     parsed: ParsedMetadata | None = None
@@ -216,8 +235,10 @@ def save_settings(
 
     taken = sso_store.replace_domains(db, account.id, domains)
     if taken is not None:
-        raise Conflict(f"The email domain {taken} is already used for SSO by another account.",
-                       attribute="email_domains")
+        raise Conflict(
+            f"The email domain {taken} is already used for SSO by another account.",
+            attribute="email_domains",
+        )
     connection.enabled = form.enabled
     connection.idp_kind = idp_kind.value
     connection.allow_idp_initiated = form.allow_idp_initiated
@@ -360,7 +381,8 @@ def start_login(
         return SSOFailure(
             f"Too many sign-ins to {context.account.name} were started from your network and not "
             f"finished. Wait {max(1, round(wait / 60))} minute(s), then sign in again.",
-            status_code=429, retry_after=wait,
+            status_code=429,
+            retry_after=wait,
         )
     sp = sp_config(context.connection, context.urls, clock_skew)
     relay_state = next_path if len(next_path.encode()) <= 80 else None
@@ -372,8 +394,13 @@ def start_login(
         post = build_login_post(sp, context.idp, relay_state, now)
         request_id, login = post.request_id, post
     sso_store.add_request(
-        db, request_id=request_id, account_id=context.account.id, next_path=next_path,
-        now=now, ttl=REQUEST_TTL, ip=ip,
+        db,
+        request_id=request_id,
+        account_id=context.account.id,
+        next_path=next_path,
+        now=now,
+        ttl=REQUEST_TTL,
+        ip=ip,
     )
     return login
 
@@ -413,16 +440,30 @@ def finish_login(
         return context
     account, connection = context.account, context.connection
 
-    def refuse(code: str, detail: str, message: str | None = None, *, email: str | None = None,
-               agent_id: str | None = None) -> SSOFailure:
+    def refuse(
+        code: str,
+        detail: str,
+        message: str | None = None,
+        *,
+        email: str | None = None,
+        agent_id: str | None = None,
+    ) -> SSOFailure:
         metrics.count_sign_in("saml", succeeded=False, reason=code)
         recorded = sso_store.refusals_since(db, account.id, ip, now - REFUSAL_WINDOW)
         if recorded >= caps.refusals_recorded_per_minute:
             sso_store.count_suppressed_refusal(db, account.id, ip)
         else:
             sso_store.record_attempt(
-                db, account_id=account.id, method="saml", succeeded=False, now=now, email=email,
-                agent_id=agent_id, reason_code=code, detail=detail, ip=ip,
+                db,
+                account_id=account.id,
+                method="saml",
+                succeeded=False,
+                now=now,
+                email=email,
+                agent_id=agent_id,
+                reason_code=code,
+                detail=detail,
+                ip=ip,
             )
         return SSOFailure(
             message
@@ -440,7 +481,10 @@ def finish_login(
     if isinstance(target, tuple):
         return refuse(*target)
     if not sso_store.remember_assertion(
-        db, account_id=account.id, assertion_id=verified.assertion_id, keep_until=verified.replay_cache_until
+        db,
+        account_id=account.id,
+        assertion_id=verified.assertion_id,
+        keep_until=verified.replay_cache_until,
     ):
         return refuse(
             "replayed_assertion",
@@ -457,7 +501,9 @@ def finish_login(
                 f"The agent could not be created from the assertion: {problem.message}",
                 email=profile.email,
             )
-    match = sign_in_match.find_agent(db, account.id, connection.sign_in_match, verified.name_id, profile)
+    match = sign_in_match.find_agent(
+        db, account.id, connection.sign_in_match, verified.name_id, profile
+    )
     if match.refusal is not None:
         return refuse(*match.refusal, email=profile.email)
     agent = match.agent
@@ -469,7 +515,8 @@ def finish_login(
             "agent_deactivated",
             f"{agent.user_name} is deactivated in deskgate; SSO never reactivates an agent.",
             "Your agent account is deactivated. Ask your account's admin to reactivate it.",
-            email=profile.email, agent_id=agent.id,
+            email=profile.email,
+            agent_id=agent.id,
         )
     if agent is None:
         if not connection.jit_enabled:
@@ -495,13 +542,25 @@ def finish_login(
         _refresh_names(agent, profile, now)
 
     cookie = auth.start_session(
-        db, agent, method="saml", policy=session_policy, now=now, ip=ip, user_agent=user_agent,
+        db,
+        agent,
+        method="saml",
+        policy=session_policy,
+        now=now,
+        ip=ip,
+        user_agent=user_agent,
         not_after=verified.session_not_on_or_after,
     )
     metrics.count_sign_in("saml", succeeded=True)
     sso_store.record_attempt(
-        db, account_id=account.id, method="saml", succeeded=True, now=now, email=agent.email,
-        agent_id=agent.id, detail=f"signed in via {context.label}"
+        db,
+        account_id=account.id,
+        method="saml",
+        succeeded=True,
+        now=now,
+        email=agent.email,
+        agent_id=agent.id,
+        detail=f"signed in via {context.label}"
         + (" (IdP-initiated)" if verified.in_response_to is None else ""),
         ip=ip,
     )
@@ -536,7 +595,11 @@ def _outside_scope(
 
 
 def _redirect_target(
-    db: Session, account: Account, verified: VerifiedAssertion, relay_state: str | None, now: dt.datetime
+    db: Session,
+    account: Account,
+    verified: VerifiedAssertion,
+    relay_state: str | None,
+    now: dt.datetime,
 ) -> str | tuple[str, str]:
     """Where to go after sign-in, consuming the AuthnRequest this response answers.
 
@@ -560,8 +623,11 @@ def _provision(  # type: ignore[no-untyped-def]
     """A JIT agent (its userName is the NameID when agents are matched by userName), or the
     refusal (reason_code, detail)."""
     if not profile.email:
-        return ("missing_email", f"{match.key} has no agent in this account and the assertion carries "
-                "no email to create one with: send an 'email' attribute.")
+        return (
+            "missing_email",
+            f"{match.key} has no agent in this account and the assertion carries "
+            "no email to create one with: send an 'email' attribute.",
+        )
     by_user_name = connection.sign_in_match == SignInMatch.USER_NAME.value
     try:
         return agent_service.add_agent(
@@ -576,12 +642,16 @@ def _provision(  # type: ignore[no-untyped-def]
         )
     except Conflict as clash:
         # A concurrent sign-in (or SCIM) created the same agent a moment ago: use that one.
-        again = sign_in_match.find_agent(db, account.id, connection.sign_in_match, match.key or "", profile)
+        again = sign_in_match.find_agent(
+            db, account.id, connection.sign_in_match, match.key or "", profile
+        )
         if again.agent is not None and again.agent.active and again.refusal is None:
             return again.agent
         # Or, matching by userName, another agent already has this email.
-        return ("jit_conflict", f"No agent has the userName {match.key}, and a new one cannot be "
-                f"created: {clash}")
+        return (
+            "jit_conflict",
+            f"No agent has the userName {match.key}, and a new one cannot be created: {clash}",
+        )
 
 
 def _refresh_names(agent: Agent, profile, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
@@ -592,15 +662,23 @@ def _refresh_names(agent: Agent, profile, now: dt.datetime) -> None:  # type: ig
             setattr(agent, attribute, value[:200])
             changed = True
     if changed:
-        agent.display_name = (profile.display_name or agent_service.display_name_for(
-            agent.first_name, agent.last_name, agent.email
-        ))[:agent_service.MAX_DISPLAY_NAME]
+        agent.display_name = (
+            profile.display_name
+            or agent_service.display_name_for(agent.first_name, agent.last_name, agent.email)
+        )[: agent_service.MAX_DISPLAY_NAME]
         agent.version += 1
         agent.updated_at = now
 
 
-def sp_metadata_for(db: Session, sso_token: str, idp_kind: str, *, base_url: str, now: dt.datetime,
-                    clock_skew: dt.timedelta) -> str:
+def sp_metadata_for(
+    db: Session,
+    sso_token: str,
+    idp_kind: str,
+    *,
+    base_url: str,
+    now: dt.datetime,
+    clock_skew: dt.timedelta,
+) -> str:
     from deskgate.saml.metadata import render_sp_metadata
 
     account = account_store.by_sso_token(db, sso_token)
@@ -611,7 +689,9 @@ def sp_metadata_for(db: Session, sso_token: str, idp_kind: str, *, base_url: str
     except ValueError:
         raise NotFound("No SSO configuration at this address.") from None
     connection = ensure_connection(db, account, now)
-    return render_sp_metadata(sp_config(connection, urls_for(base_url, account, idp_kind), clock_skew))
+    return render_sp_metadata(
+        sp_config(connection, urls_for(base_url, account, idp_kind), clock_skew)
+    )
 
 
 # --- metadata refresh ----------------------------------------------------------------------
@@ -669,7 +749,10 @@ def _read_metadata(
         return None, _bounded_reason(problem.message)
     except Exception as problem:  # noqa: BLE001 - any failure stays this connection's
         log.exception("Refreshing the IdP metadata of account %s failed", account_id)
-        return None, f"unexpected error ({type(problem).__name__}); check the metadata URL and save it again"
+        return (
+            None,
+            f"unexpected error ({type(problem).__name__}); check the metadata URL and save it again",
+        )
 
 
 def _bounded_reason(text: str) -> str:

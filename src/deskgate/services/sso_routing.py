@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeGuard
 from urllib.parse import urlencode
 
 from sqlalchemy import select
@@ -31,7 +32,7 @@ def next_query(target: str) -> str:
     return urlencode({"next": target})
 
 
-def _usable(connection: SSOConnection | None, account: Account) -> bool:
+def _usable(connection: SSOConnection | None, account: Account) -> TypeGuard[SSOConnection]:
     return (
         connection is not None
         and connection.enabled
@@ -48,15 +49,17 @@ def find_sso_for_email(db: Session, email: str) -> SSORoute | NoSSO:
     for agent in agent_store.all_with_email(db, email):
         account = db.get(Account, agent.account_id)
         if account is not None and _usable(account.sso_connection, account):
-            return SSORoute(account.id, login_path(account.sso_token, account.sso_connection.idp_kind))  # type: ignore[union-attr]
+            return SSORoute(
+                account.id, login_path(account.sso_token, account.sso_connection.idp_kind)
+            )
     domain = email.rsplit("@", 1)[1].lower()
     account = db.scalar(
-        select(Account).join(SSODomain, SSODomain.account_id == Account.id).where(
-            SSODomain.domain == domain
-        )
+        select(Account)
+        .join(SSODomain, SSODomain.account_id == Account.id)
+        .where(SSODomain.domain == domain)
     )
     if account is not None and _usable(account.sso_connection, account):
-        return SSORoute(account.id, login_path(account.sso_token, account.sso_connection.idp_kind))  # type: ignore[union-attr]
+        return SSORoute(account.id, login_path(account.sso_token, account.sso_connection.idp_kind))
     return NoSSO(
         f"Single sign-on is not set up for {email}. Sign in with your password, "
         "or ask your account's admin to turn on SSO under Manage › Security."

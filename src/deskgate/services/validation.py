@@ -40,7 +40,9 @@ def _email_problem(value: str) -> str | None:
         return "the part before @ may not start or end with a dot, nor have two dots in a row"
     if not _DOT_ATOM.fullmatch(local):
         bad = next((c for c in local if c != "." and not re.fullmatch(_ATEXT, c)), "?")
-        return f"'{bad}' is not allowed before @ (letters, digits, dots and !#$%&'*+/=?^_`{{|}}~- are)"
+        return (
+            f"'{bad}' is not allowed before @ (letters, digits, dots and !#$%&'*+/=?^_`{{|}}~- are)"
+        )
     if not _DOMAIN.fullmatch(domain):
         return f"'{domain}' is not a domain name (expected something like example.com)"
     return None
@@ -60,7 +62,9 @@ def plan(value: str) -> Plan:
         return Plan(value)
     except ValueError:
         choices = ", ".join(p.value for p in Plan)
-        raise InvalidInput(f"Unknown plan '{value}': choose one of {choices}.", field="plan") from None
+        raise InvalidInput(
+            f"Unknown plan '{value}': choose one of {choices}.", field="plan"
+        ) from None
 
 
 def role(value: str) -> Role:
@@ -68,7 +72,9 @@ def role(value: str) -> Role:
         return Role(value)
     except ValueError:
         choices = ", ".join(r.value for r in Role)
-        raise InvalidInput(f"Unknown role '{value}': choose one of {choices}.", field="role") from None
+        raise InvalidInput(
+            f"Unknown role '{value}': choose one of {choices}.", field="role"
+        ) from None
 
 
 def name(value: str, *, field: str, required: bool = False, max_length: int = 200) -> str:

@@ -35,8 +35,9 @@ def by_user_name(db: Session, account_id: str, user_name: str) -> Agent | None:
     )
 
 
-def matching_sign_in(db: Session, account_id: str, *, user_name: str | None = None,
-                     email: str | None = None) -> Sequence[Agent]:
+def matching_sign_in(
+    db: Session, account_id: str, *, user_name: str | None = None, email: str | None = None
+) -> Sequence[Agent]:
     """The agents of this account with this userName or this contact email (case ignored).
 
     Agents deleted over SCIM come last, so a live agent that took over their userName wins."""
@@ -68,11 +69,14 @@ def list_for_account(db: Session, account_id: str) -> Sequence[Agent]:
 
 
 def count_active_admins(db: Session, account_id: str) -> int:
-    return db.scalar(
-        select(func.count())
-        .select_from(Agent)
-        .where(Agent.account_id == account_id, Agent.role == Role.ADMIN, Agent.active.is_(True))
-    ) or 0
+    return (
+        db.scalar(
+            select(func.count())
+            .select_from(Agent)
+            .where(Agent.account_id == account_id, Agent.role == Role.ADMIN, Agent.active.is_(True))
+        )
+        or 0
+    )
 
 
 def lock_account_admins(db: Session, account_id: str) -> None:

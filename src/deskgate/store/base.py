@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from sqlalchemy import DateTime, MetaData, String, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, mapped_column, sessionmaker, Session
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -35,7 +35,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         value = value.astimezone(dt.UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
@@ -47,7 +49,8 @@ timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime())]
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: dict[Any, Any] = {dt.datetime: UTCDateTime()}
+    # Read once by SQLAlchemy when the mappings are built; never mutated.
+    type_annotation_map: dict[Any, Any] = {dt.datetime: UTCDateTime()}  # noqa: RUF012
 
 
 def utcnow() -> dt.datetime:
@@ -91,7 +94,9 @@ class SQLiteWriterTurn:
         self._lock.release()
 
 
-def make_engine(database_url: str, *, sqlite_write_lock_at_begin: bool = True, **kwargs: Any) -> Engine:
+def make_engine(
+    database_url: str, *, sqlite_write_lock_at_begin: bool = True, **kwargs: Any
+) -> Engine:
     """Engine with the per-backend settings deskgate relies on.
 
     `sqlite_write_lock_at_begin=False` gives plain deferred transactions, for tools that only

@@ -62,7 +62,10 @@ def delete_up_to(db: Session, model: Any, account_id: str, cutoff: Cutoff, limit
     at, row_id = cutoff
     chosen = (
         select(model.id)
-        .where(model.account_id == account_id, or_(model.at < at, and_(model.at == at, model.id <= row_id)))
+        .where(
+            model.account_id == account_id,
+            or_(model.at < at, and_(model.at == at, model.id <= row_id)),
+        )
         .limit(limit)
     )
     return delete_chosen(db, model, chosen)

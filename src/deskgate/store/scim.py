@@ -15,12 +15,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Select,
     String,
+    Table,
     and_,
     bindparam,
     case,
@@ -53,7 +54,15 @@ from deskgate.scim.query import (
 )
 from deskgate.scim.records import AgentRecord, EmailEntry, GroupRecord, MemberRef
 from deskgate.store import batches
-from deskgate.store.models import Account, Agent, Group, GroupMember, Role, ScimRequestLog, ScimToken
+from deskgate.store.models import (
+    Account,
+    Agent,
+    Group,
+    GroupMember,
+    Role,
+    ScimRequestLog,
+    ScimToken,
+)
 
 CHUNK = 500
 """Most ids in one `IN (...)` list (SQLite's bound-parameter limit is far above this)."""
@@ -65,15 +74,38 @@ CHUNK = 500
 # as the core's AgentRecord: the provisioning requests are the hot path, and ORM objects and
 # per-call statement building cost more there than the queries themselves.
 
-_agents = Agent.__table__
+# A mapped class's __table__ is typed as any FromClause; these are plain Tables.
+_agents = cast(Table, Agent.__table__)
 _AGENT_COLUMNS = (
-    _agents.c.id, _agents.c.user_name, _agents.c.emails, _agents.c.first_name, _agents.c.last_name, _agents.c.display_name,
-    _agents.c.active, _agents.c.external_id, _agents.c.locale, _agents.c.title, _agents.c.enterprise,
-    _agents.c.created_at, _agents.c.updated_at, _agents.c.version,
+    _agents.c.id,
+    _agents.c.user_name,
+    _agents.c.emails,
+    _agents.c.first_name,
+    _agents.c.last_name,
+    _agents.c.display_name,
+    _agents.c.active,
+    _agents.c.external_id,
+    _agents.c.locale,
+    _agents.c.title,
+    _agents.c.enterprise,
+    _agents.c.created_at,
+    _agents.c.updated_at,
+    _agents.c.version,
 )
 AGENT_FIELD_COLUMNS = (
-    "user_name", "user_name_normalized", "emails", "email", "email_normalized", "first_name", "last_name", "display_name", "active",
-    "external_id", "locale", "title", "enterprise",
+    "user_name",
+    "user_name_normalized",
+    "emails",
+    "email",
+    "email_normalized",
+    "first_name",
+    "last_name",
+    "display_name",
+    "active",
+    "external_id",
+    "locale",
+    "title",
+    "enterprise",
 )
 """The columns a SCIM write sets (see `update_agent_fields`)."""
 
@@ -240,7 +272,8 @@ class _FilterSQL:
     def _substring_exact(self, left: Any, op: CompareOp, value: str) -> ColumnElement[bool]:
         """co/sw/ew that respect case: SQLite's LIKE ignores ASCII case, PostgreSQL's does not."""
         if not self.sqlite:
-            return left.like(_pattern(op, value), escape="\\")
+            like: ColumnElement[bool] = left.like(_pattern(op, value), escape="\\")
+            return like
         if not value:
             return true()
         if op is CompareOp.CO:
@@ -344,15 +377,21 @@ _AGENT_BY_USER_NAME = select(*_AGENT_COLUMNS).where(
 _INSERT_AGENT = insert(_agents)
 _UPDATE_AGENT_FIELDS = (
     update(_agents)
-    .where(_agents.c.account_id == bindparam("match_account_id"), _agents.c.id == bindparam("match_id"))
-    .values({
-        name: bindparam(name, type_=_agents.c[name].type)
-        for name in (*AGENT_FIELD_COLUMNS, "version", "updated_at")
-    })
+    .where(
+        _agents.c.account_id == bindparam("match_account_id"), _agents.c.id == bindparam("match_id")
+    )
+    .values(
+        {
+            name: bindparam(name, type_=_agents.c[name].type)
+            for name in (*AGENT_FIELD_COLUMNS, "version", "updated_at")
+        }
+    )
 )
 
 
-def get_agent(db: Session, account_id: str, agent_id: str, *, for_update: bool = False) -> AgentRecord | None:
+def get_agent(
+    db: Session, account_id: str, agent_id: str, *, for_update: bool = False
+) -> AgentRecord | None:
     """The agent, unless deleted over SCIM. `for_update` locks its row (PostgreSQL) so that
     concurrent writes to one agent run one after the other (If-Match, version bumps)."""
     stmt = _GET_AGENT_FOR_UPDATE if for_update else _GET_AGENT
@@ -360,11 +399,18 @@ def get_agent(db: Session, account_id: str, agent_id: str, *, for_update: bool =
     return agent_record(row) if row is not None else None
 
 
-def agent_by_user_name(db: Session, account_id: str, user_name_normalized: str) -> AgentRecord | None:
+def agent_by_user_name(
+    db: Session, account_id: str, user_name_normalized: str
+) -> AgentRecord | None:
     """The visible agent with this (lower-cased) userName."""
-    row = db.connection().execute(
-        _AGENT_BY_USER_NAME, {"account_id": account_id, "user_name_normalized": user_name_normalized}
-    ).first()
+    row = (
+        db.connection()
+        .execute(
+            _AGENT_BY_USER_NAME,
+            {"account_id": account_id, "user_name_normalized": user_name_normalized},
+        )
+        .first()
+    )
     return agent_record(row) if row is not None else None
 
 
@@ -373,14 +419,20 @@ def insert_agent(db: Session, values: Mapping[str, Any]) -> None:
     db.connection().execute(_INSERT_AGENT, dict(values))
 
 
-def update_agent_fields(db: Session, account_id: str, agent_id: str, values: Mapping[str, Any]) -> None:
+def update_agent_fields(
+    db: Session, account_id: str, agent_id: str, values: Mapping[str, Any]
+) -> None:
     """Write every column of `AGENT_FIELD_COLUMNS`, `version` and `updated_at`."""
-    db.connection().execute(_UPDATE_AGENT_FIELDS, {**values, "match_account_id": account_id, "match_id": agent_id})
+    db.connection().execute(
+        _UPDATE_AGENT_FIELDS, {**values, "match_account_id": account_id, "match_id": agent_id}
+    )
 
 
 def update_agent(db: Session, account_id: str, agent_id: str, values: Mapping[str, Any]) -> None:
     db.connection().execute(
-        update(_agents).where(_agents.c.account_id == account_id, _agents.c.id == agent_id).values(**values)
+        update(_agents)
+        .where(_agents.c.account_id == account_id, _agents.c.id == agent_id)
+        .values(**values)
     )
 
 
@@ -431,7 +483,9 @@ def set_roles(
     return changed
 
 
-def admins_among(db: Session, account_id: str, agent_ids: Collection[str]) -> list[tuple[str, str, bool]]:
+def admins_among(
+    db: Session, account_id: str, agent_ids: Collection[str]
+) -> list[tuple[str, str, bool]]:
     """(id, email, active) of the admins among these agents, in id order."""
     found: list[tuple[str, str, bool]] = []
     for chunk in _chunks(agent_ids):
@@ -451,7 +505,9 @@ _GROUP_ORDER = (Group.display_name_normalized,)
 """By name: unique per account, and the unique index on (account_id, name) serves the order."""
 
 
-def get_group(db: Session, account_id: str, group_id: str, *, for_update: bool = False) -> Group | None:
+def get_group(
+    db: Session, account_id: str, group_id: str, *, for_update: bool = False
+) -> Group | None:
     stmt = select(Group).where(Group.account_id == account_id, Group.id == group_id)
     if for_update:
         stmt = stmt.with_for_update()
@@ -502,7 +558,9 @@ def member_ids_among(db: Session, group_id: str, agent_ids: Collection[str]) -> 
 def all_member_ids(db: Session, group_id: str) -> list[str]:
     return list(
         db.scalars(
-            select(GroupMember.agent_id).where(GroupMember.group_id == group_id).order_by(GroupMember.agent_id)
+            select(GroupMember.agent_id)
+            .where(GroupMember.group_id == group_id)
+            .order_by(GroupMember.agent_id)
         )
     )
 
@@ -516,7 +574,9 @@ def add_members(db: Session, group_id: str, agent_ids: Iterable[str]) -> None:
 def remove_members(db: Session, group_id: str, agent_ids: Collection[str]) -> None:
     for chunk in _chunks(agent_ids):
         db.execute(
-            delete(GroupMember).where(GroupMember.group_id == group_id, GroupMember.agent_id.in_(chunk))
+            delete(GroupMember).where(
+                GroupMember.group_id == group_id, GroupMember.agent_id.in_(chunk)
+            )
         )
 
 
@@ -540,7 +600,11 @@ def in_admin_groups(
         stmt = (
             select(GroupMember.agent_id)
             .join(Group, Group.id == GroupMember.group_id)
-            .where(Group.account_id == account_id, Group.grants_admin.is_(True), GroupMember.agent_id.in_(chunk))
+            .where(
+                Group.account_id == account_id,
+                Group.grants_admin.is_(True),
+                GroupMember.agent_id.in_(chunk),
+            )
         )
         if except_group is not None:
             stmt = stmt.where(Group.id != except_group)
@@ -551,7 +615,9 @@ def in_admin_groups(
 def bump_groups(db: Session, group_ids: Collection[str], now: dt.datetime) -> None:
     for chunk in _chunks(group_ids):
         db.execute(
-            update(Group).where(Group.id.in_(chunk)).values(version=Group.version + 1, updated_at=now)
+            update(Group)
+            .where(Group.id.in_(chunk))
+            .values(version=Group.version + 1, updated_at=now)
         )
 
 
@@ -572,7 +638,9 @@ class GroupSummary:
 def group_summaries(db: Session, account_id: str, limit: int) -> list[GroupSummary]:
     """The account's groups by name, with member counts (for the Security page)."""
     counts = (
-        select(GroupMember.group_id, func.count().label("n")).group_by(GroupMember.group_id).subquery()
+        select(GroupMember.group_id, func.count().label("n"))
+        .group_by(GroupMember.group_id)
+        .subquery()
     )
     rows = db.execute(
         select(Group.id, Group.display_name, Group.external_id, Group.grants_admin, counts.c.n)
@@ -602,10 +670,13 @@ _TOKEN_OWNER = (
     .join(Account, Account.id == ScimToken.account_id)
     .where(ScimToken.token_hash == bindparam("token_hash"))
 )
-_TOUCH_TOKEN = update(ScimToken.__table__).where(ScimToken.__table__.c.id == bindparam("token_id")).values(
-    last_used_at=bindparam("now", type_=ScimToken.__table__.c.last_used_at.type)
+_scim_tokens = cast(Table, ScimToken.__table__)
+_TOUCH_TOKEN = (
+    update(_scim_tokens)
+    .where(_scim_tokens.c.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("now", type_=_scim_tokens.c.last_used_at.type))
 )
-_INSERT_REQUEST_LOG = insert(ScimRequestLog.__table__)
+_INSERT_REQUEST_LOG = insert(cast(Table, ScimRequestLog.__table__))
 
 
 def token_owner(db: Session, token_hash: str, now: dt.datetime) -> TokenOwner | None:
@@ -668,7 +739,9 @@ def request_log_cutoff(db: Session, account_id: str, keep: int) -> batches.Cutof
     return batches.cutoff_beyond_newest(db, ScimRequestLog, account_id, keep)
 
 
-def prune_request_log_up_to(db: Session, account_id: str, cutoff: batches.Cutoff, limit: int) -> int:
+def prune_request_log_up_to(
+    db: Session, account_id: str, cutoff: batches.Cutoff, limit: int
+) -> int:
     return batches.delete_up_to(db, ScimRequestLog, account_id, cutoff, limit)
 
 

@@ -32,12 +32,16 @@ def connections_with_metadata_url(
         select(SSOConnection)
         .where(
             SSOConnection.metadata_url.is_not(None),
-            (SSOConnection.metadata_fetched_at.is_(None)) | (SSOConnection.metadata_fetched_at < older_than),
+            (SSOConnection.metadata_fetched_at.is_(None))
+            | (SSOConnection.metadata_fetched_at < older_than),
             (SSOConnection.metadata_refresh_failed_at.is_(None))
             | (SSOConnection.metadata_refresh_failed_at < failed_before),
         )
-        .order_by(SSOConnection.metadata_fetched_at.is_not(None), SSOConnection.metadata_fetched_at,
-                  SSOConnection.account_id)
+        .order_by(
+            SSOConnection.metadata_fetched_at.is_not(None),
+            SSOConnection.metadata_fetched_at,
+            SSOConnection.account_id,
+        )
     ).all()
 
 
@@ -53,7 +57,11 @@ def add_request(
 ) -> None:
     db.add(
         SAMLRequest(
-            id=request_id, account_id=account_id, relay_state=next_path, created_at=now, expires_at=now + ttl,
+            id=request_id,
+            account_id=account_id,
+            relay_state=next_path,
+            created_at=now,
+            expires_at=now + ttl,
             ip=_ip(ip),
         )
     )
@@ -73,7 +81,9 @@ def outstanding_requests(
     return int(count), first_expiry
 
 
-def consume_request(db: Session, account_id: str, request_id: str, now: dt.datetime) -> SAMLRequest | None:
+def consume_request(
+    db: Session, account_id: str, request_id: str, now: dt.datetime
+) -> SAMLRequest | None:
     """Delete and return the outstanding request, if it is this account's and not expired.
 
     The DELETE … RETURNING is atomic: of two responses to one request, only one gets the row.
@@ -85,7 +95,9 @@ def consume_request(db: Session, account_id: str, request_id: str, now: dt.datet
     ).first()
     if row is None:
         return None
-    request = SAMLRequest(id=request_id, account_id=account_id, relay_state=row[0], expires_at=row[1])
+    request = SAMLRequest(
+        id=request_id, account_id=account_id, relay_state=row[0], expires_at=row[1]
+    )
     return request if request.expires_at > now else None
 
 
@@ -98,7 +110,11 @@ def remember_assertion(
     """
     try:
         with db.begin_nested():
-            db.add(SeenAssertion(account_id=account_id, assertion_id=assertion_id, expires_at=keep_until))
+            db.add(
+                SeenAssertion(
+                    account_id=account_id, assertion_id=assertion_id, expires_at=keep_until
+                )
+            )
     except IntegrityError:
         return False
     return True
@@ -212,7 +228,11 @@ def recent_attempts(db: Session, account_id: str, limit: int = 50) -> Sequence[L
 
 def domains(db: Session, account_id: str) -> list[str]:
     return list(
-        db.scalars(select(SSODomain.domain).where(SSODomain.account_id == account_id).order_by(SSODomain.domain))
+        db.scalars(
+            select(SSODomain.domain)
+            .where(SSODomain.account_id == account_id)
+            .order_by(SSODomain.domain)
+        )
     )
 
 

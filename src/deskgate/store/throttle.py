@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from deskgate.store import batches
@@ -19,7 +19,9 @@ from deskgate.store.models import FailedSignIn
 
 def _lock_key(kind: str, value: str) -> int:
     """A signed 64-bit advisory-lock key for one email or one IP (PostgreSQL's bigint)."""
-    digest = hashlib.sha256(f"deskgate.sign-in.{kind}\x1f{value}".encode("utf-8", "surrogatepass")).digest()
+    digest = hashlib.sha256(
+        f"deskgate.sign-in.{kind}\x1f{value}".encode("utf-8", "surrogatepass")
+    ).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -54,7 +56,9 @@ def latest_failures(
     """When the newest `limit` failures after `since` happened, for an email or an IP; newest first."""
     if (email_normalized is None) == (ip is None):
         raise ValueError("give exactly one of email_normalized and ip")
-    match = FailedSignIn.email_normalized == email_normalized if ip is None else FailedSignIn.ip == ip
+    match = (
+        FailedSignIn.email_normalized == email_normalized if ip is None else FailedSignIn.ip == ip
+    )
     return list(
         db.scalars(
             select(FailedSignIn.at)

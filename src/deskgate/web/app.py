@@ -12,7 +12,6 @@ from functools import partial
 from pathlib import Path
 
 import anyio
-
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -24,7 +23,16 @@ from deskgate.services import metadata_fetch, retention, sso
 from deskgate.services.auth import SessionPolicy, ThrottlePolicy
 from deskgate.store import secrets as secret_store
 from deskgate.store.base import make_engine, make_sessionmaker, utcnow
-from deskgate.web import console, errors, health, manage_agents, manage_security, saml, scim, sign_in
+from deskgate.web import (
+    console,
+    errors,
+    health,
+    manage_agents,
+    manage_security,
+    saml,
+    scim,
+    sign_in,
+)
 from deskgate.web.headers import SecurityHeaders
 from deskgate.web.input_guard import InputGuard
 from deskgate.web.observability import RequestObservability
@@ -49,7 +57,10 @@ async def _refresh_metadata_forever(state: AppState) -> None:
         try:
             with metrics.background_pass("metadata_refresh"):
                 await anyio.to_thread.run_sync(
-                    partial(sso.refresh_stale_metadata, allow_http=allow_private), state.sessions, fetch, utcnow()
+                    partial(sso.refresh_stale_metadata, allow_http=allow_private),
+                    state.sessions,
+                    fetch,
+                    utcnow(),
                 )
         except Exception:  # a pass that could not start (database down) must not end the loop
             log.exception("IdP metadata refresh failed")
@@ -62,7 +73,9 @@ async def _retain_forever(state: AppState) -> None:
         await asyncio.sleep(state.settings.retention_interval_seconds)  # first pass after a while
         try:
             with metrics.background_pass("retention"):
-                counts = await anyio.to_thread.run_sync(retention.run, state.sessions, policy, utcnow())
+                counts = await anyio.to_thread.run_sync(
+                    retention.run, state.sessions, policy, utcnow()
+                )
             if any(counts.values()):
                 log.info("retention deleted %s", counts)
         except Exception:  # a bad pass must not end the loop; the next one retries
@@ -96,6 +109,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
             window=dt.timedelta(seconds=settings.login_failure_window_seconds),
         ),
     )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         refresher = asyncio.create_task(_refresh_metadata_forever(state))

@@ -45,7 +45,11 @@ async def verify(request: Request, secret: bytes) -> None:
     form = await request.form()
     sent = form.get(FIELD)
     cookie = request.cookies.get(COOKIE)
-    if not isinstance(sent, str) or not cookie or not hmac.compare_digest(sent, _sign(secret, cookie)):
+    if (
+        not isinstance(sent, str)
+        or not cookie
+        or not hmac.compare_digest(sent, _sign(secret, cookie))
+    ):
         raise Forbidden(
             "This form has expired or was not sent from deskgate (CSRF check failed). "
             "Reload the page and try again."

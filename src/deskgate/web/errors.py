@@ -50,13 +50,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DeskgateError)
     async def _domain_error(request: Request, exc: DeskgateError) -> Response:
-        return error_response(request, exc.status_code, exc.message, TITLES.get(exc.status_code, "Error"))
+        return error_response(
+            request, exc.status_code, exc.message, TITLES.get(exc.status_code, "Error")
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        messages = {404: "There is nothing at this address.", 405: "This address does not accept that method."}
+        messages = {
+            404: "There is nothing at this address.",
+            405: "This address does not accept that method.",
+        }
         message = messages.get(exc.status_code, str(exc.detail))
-        response = error_response(request, exc.status_code, message, TITLES.get(exc.status_code, "Error"))
+        response = error_response(
+            request, exc.status_code, message, TITLES.get(exc.status_code, "Error")
+        )
         if exc.headers:
             response.headers.update(exc.headers)
         return response
@@ -67,7 +74,9 @@ def install(app: FastAPI) -> None:
             f"{'.'.join(str(p) for p in err.get('loc', ())[1:]) or 'request'}: {err.get('msg')}"
             for err in exc.errors()[:5]
         )
-        return error_response(request, 400, f"Some of what was sent is not valid ({problems}).", TITLES[400])
+        return error_response(
+            request, 400, f"Some of what was sent is not valid ({problems}).", TITLES[400]
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

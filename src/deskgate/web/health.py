@@ -58,7 +58,9 @@ def _metrics_with_token(token: str) -> object:
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, expected):
             return JSONResponse(
-                {"detail": "Send the metrics token as 'Authorization: Bearer <DESKGATE_METRICS_TOKEN>'."},
+                {
+                    "detail": "Send the metrics token as 'Authorization: Bearer <DESKGATE_METRICS_TOKEN>'."
+                },
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
             )

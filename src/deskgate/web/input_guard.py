@@ -110,7 +110,10 @@ def _urlencoded_fields(raw: bytes) -> Iterator[tuple[bytes, bytes]]:
         if not piece:
             continue
         name, _, value = piece.partition(b"=")
-        yield _percent_decoded(name, plus_is_space=True), _percent_decoded(value, plus_is_space=True)
+        yield (
+            _percent_decoded(name, plus_is_space=True),
+            _percent_decoded(value, plus_is_space=True),
+        )
 
 
 def check_urlencoded(raw: bytes, kind: str, *, whitespace: bool) -> None:
@@ -134,9 +137,13 @@ def check_json(data: bytes) -> None:
             except Refusal as refusal:
                 raise Refusal(400, refusal.message, syntax=True) from None
         elif "surrogate" in reason:
-            raise Refusal(400, f"The JSON body contains a lone surrogate ({reason}); send valid Unicode text.") from None
+            raise Refusal(
+                400, f"The JSON body contains a lone surrogate ({reason}); send valid Unicode text."
+            ) from None
         elif "depth limit" in reason:
-            raise Refusal(400, f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.", syntax=True) from None
+            raise Refusal(
+                400, f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.", syntax=True
+            ) from None
         return
     _check_depth(document)
     # orjson refuses raw control characters and lone surrogates in strings, so a string can
@@ -182,7 +189,9 @@ def check_target(scope: Scope) -> None:
     """The address, the query string and the header values."""
     raw_path = scope.get("raw_path")
     if raw_path is not None:
-        check_bytes(_percent_decoded(raw_path, plus_is_space=False), "The address", whitespace=False)
+        check_bytes(
+            _percent_decoded(raw_path, plus_is_space=False), "The address", whitespace=False
+        )
     else:
         check_text(scope["path"], "The address", whitespace=False)
     check_urlencoded(scope.get("query_string", b""), "query parameter", whitespace=False)
@@ -198,7 +207,8 @@ def check_target(scope: Scope) -> None:
 def _media_type(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
-            return value.decode("latin-1").split(";", 1)[0].strip().lower()
+            media_type: str = value.decode("latin-1").split(";", 1)[0].strip().lower()
+            return media_type
     return ""
 
 
@@ -235,7 +245,8 @@ class InputGuard:
             scim = _is_scim(scope)
             if media_type == _MULTIPART and not scim:
                 raise Refusal(
-                    415, "deskgate's forms are sent as application/x-www-form-urlencoded, not multipart/form-data."
+                    415,
+                    "deskgate's forms are sent as application/x-www-form-urlencoded, not multipart/form-data.",
                 )
             if scim or media_type == _FORM or media_type.endswith("json"):
                 limit = MAX_SCIM_BODY_BYTES if scim else MAX_FORM_BYTES

@@ -16,8 +16,15 @@ from deskgate.web.rendering import redirect_with_notice, render
 router = APIRouter(prefix="/manage")
 
 
-def _page(request: Request, db: Db, admin: Admin, *, error: str | None = None,
-          form: dict[str, str] | None = None, status_code: int = 200) -> Response:
+def _page(
+    request: Request,
+    db: Db,
+    admin: Admin,
+    *,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     return render(
         request,
         "manage_agents.html",
@@ -61,13 +68,18 @@ def add_agent(
             source=AgentSource.PASSWORD,
         )
     except (InvalidInput, Conflict) as problem:
-        return _page(request, db, admin, error=problem.message, form=form, status_code=problem.status_code)
+        return _page(
+            request, db, admin, error=problem.message, form=form, status_code=problem.status_code
+        )
     return redirect_with_notice("/manage/agents", f"Added {agent.email}.")
 
 
 @router.post("/agents/{agent_id}/role", dependencies=[CsrfChecked])
 def change_role(
-    request: Request, db: Db, admin: Admin, agent_id: str,
+    request: Request,
+    db: Db,
+    admin: Admin,
+    agent_id: str,
     role: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     try:
@@ -79,7 +91,10 @@ def change_role(
 
 @router.post("/agents/{agent_id}/active", dependencies=[CsrfChecked])
 def set_active(
-    request: Request, db: Db, admin: Admin, agent_id: str,
+    request: Request,
+    db: Db,
+    admin: Admin,
+    agent_id: str,
     active: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     if active not in ("true", "false"):

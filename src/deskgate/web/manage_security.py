@@ -23,14 +23,19 @@ from deskgate.web.rendering import redirect_with_notice, render
 
 router = APIRouter(prefix="/manage")
 
-GRACE_CHOICES = {"0": "immediately", "1": "after 1 hour", "24": "after 24 hours", "168": "after 7 days"}
+GRACE_CHOICES = {
+    "0": "immediately",
+    "1": "after 1 hour",
+    "24": "after 24 hours",
+    "168": "after 7 days",
+}
 
 
 def _page(
     request: Request,
     db: Db,
     admin: Admin,
-    state: State,  # type: ignore[valid-type]
+    state: State,
     *,
     idp: str | None = None,
     error: str | None = None,
@@ -42,11 +47,13 @@ def _page(
     account = admin.account
     context: dict[str, Any] = {"sso_available": account.plan == Plan.SCALE_PLUS}
     if account.plan != Plan.SCALE_PLUS:
-        return render(request, "manage_security.html", context, current=admin, status_code=status_code)
+        return render(
+            request, "manage_security.html", context, current=admin, status_code=status_code
+        )
     now = utcnow()
     connection = sso.ensure_connection(db, account, now)
     idp_kind = idp if idp in {k.value for k in IdPKind} else connection.idp_kind
-    settings = state.settings  # type: ignore[attr-defined]
+    settings = state.settings
     certificates = [certificate_info(pem, now) for pem in connection.idp_certificates]
     context.update(
         connection=connection,
@@ -59,7 +66,10 @@ def _page(
         roles=[r.value for r in Role],
         domains=" ".join(connection.email_domains),
         sign_in_matches=[
-            (SignInMatch.USER_NAME.value, "NameID = the agent's userName (recommended with SCIM provisioning)"),
+            (
+                SignInMatch.USER_NAME.value,
+                "NameID = the agent's userName (recommended with SCIM provisioning)",
+            ),
             (SignInMatch.EMAIL.value, "Email (NameID or an email attribute) = the agent's email"),
         ],
         sign_in_match_hints=IDP_ATTRIBUTE_HINTS,
@@ -79,7 +89,9 @@ def _page(
 
 
 @router.get("/security")
-def security_page(request: Request, db: Db, admin: Admin, state: State, idp: str | None = None) -> Response:
+def security_page(
+    request: Request, db: Db, admin: Admin, state: State, idp: str | None = None
+) -> Response:
     return _page(request, db, admin, state, idp=idp)
 
 
@@ -125,14 +137,29 @@ def save_sso(
             fetched = metadata_fetch.fetch_metadata(
                 metadata_url, allow_private=state.settings.allow_private_metadata_urls
             )
-        with db.begin_nested():  # all or nothing: a bad value leaves the stored settings as they were
+        with (
+            db.begin_nested()
+        ):  # all or nothing: a bad value leaves the stored settings as they were
             saved = sso.save_settings(
-                db, admin.account, form, now=utcnow(), base_url=state.settings.base_url,
-                fetched_metadata=fetched, allow_private_urls=state.settings.allow_private_metadata_urls,
+                db,
+                admin.account,
+                form,
+                now=utcnow(),
+                base_url=state.settings.base_url,
+                fetched_metadata=fetched,
+                allow_private_urls=state.settings.allow_private_metadata_urls,
             )
     except (InvalidInput, Conflict, Forbidden) as problem:
-        return _page(request, db, admin, state, idp=idp_kind, error=problem.message,
-                     status_code=problem.status_code, form_values=form.__dict__)
+        return _page(
+            request,
+            db,
+            admin,
+            state,
+            idp=idp_kind,
+            error=problem.message,
+            status_code=problem.status_code,
+            form_values=form.__dict__,
+        )
     return _page(request, db, admin, state, saved=saved)
 
 
@@ -148,13 +175,26 @@ def rotate_sso_token(db: Db, admin: Admin) -> Response:
 
 @router.post("/security/scim-token", dependencies=[CsrfChecked])
 def issue_scim_token(
-    request: Request, db: Db, admin: Admin, state: State,
+    request: Request,
+    db: Db,
+    admin: Admin,
+    state: State,
     grace_hours: Annotated[str, Form(max_length=5)] = "0",
 ) -> Response:
     if grace_hours not in GRACE_CHOICES:
-        return _page(request, db, admin, state, error="Choose when the old token stops working.", status_code=400)
+        return _page(
+            request,
+            db,
+            admin,
+            state,
+            error="Choose when the old token stops working.",
+            status_code=400,
+        )
     credentials = scim_credentials.issue(
-        db, admin.account, base_url=state.settings.base_url, now=utcnow(),
+        db,
+        admin.account,
+        base_url=state.settings.base_url,
+        now=utcnow(),
         grace=dt.timedelta(hours=int(grace_hours)),
     )
     return _page(request, db, admin, state, new_scim=credentials)

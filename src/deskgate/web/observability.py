@@ -60,7 +60,11 @@ def _route_template(scope: Scope, group: str) -> str:
         return str(route)
     # FastAPI names only its own routes in the scope; these two are Starlette routes.
     if group == "scim" and "path_params" in scope:
-        return "/scim/v2/{account_id}/{rest:path}" if "rest" in scope["path_params"] else "/scim/v2/{account_id}"
+        return (
+            "/scim/v2/{account_id}/{rest:path}"
+            if "rest" in scope["path_params"]
+            else "/scim/v2/{account_id}"
+        )
     if group == "static":
         return "/static/{path}"
     return "unmatched"

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
-
-from fastapi import Request
 from urllib.parse import quote, unquote
 
+from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from deskgate.services.auth import CurrentSession
 from deskgate.web import csrf
 from deskgate.web.deps import app_state
-
 
 NOTICE_COOKIE = "dg_notice"
 
@@ -35,9 +33,7 @@ def render(
         "base_url": state.settings.base_url,
     }
     values.update(context or {})
-    response = state.templates.TemplateResponse(
-        request, template, values, status_code=status_code
-    )
+    response = state.templates.TemplateResponse(request, template, values, status_code=status_code)
     csrf.set_cookie(request, response, secure=state.settings.secure_cookies)
     if notice:
         response.delete_cookie(NOTICE_COOKIE, path="/")
@@ -48,6 +44,7 @@ def redirect_with_notice(location: str, notice: str) -> RedirectResponse:
     """Redirect after a POST, with a one-time message for the next page (a cookie, not the URL,
     so nobody can put words on our pages with a crafted link)."""
     response = RedirectResponse(location, status_code=303)
-    response.set_cookie(NOTICE_COOKIE, quote(notice[:300]), max_age=60, httponly=True,
-                        samesite="lax", path="/")
+    response.set_cookie(
+        NOTICE_COOKIE, quote(notice[:300]), max_age=60, httponly=True, samesite="lax", path="/"
+    )
     return response

@@ -14,8 +14,8 @@ from deskgate.services import sso
 from deskgate.store.base import utcnow
 from deskgate.web.deps import Db, State, client_ip
 from deskgate.web.rendering import render
-from deskgate.web.state import AppState
 from deskgate.web.sign_in import set_session_cookie
+from deskgate.web.state import AppState
 
 router = APIRouter(prefix="/api/v1/sso/{sso_token}")
 
@@ -53,7 +53,12 @@ def _failure_page(request: Request, failure: sso.SSOFailure) -> Response:
 @router.get("/metadata/{idp_kind}")
 def sp_metadata(sso_token: str, idp_kind: str, db: Db, state: State) -> Response:
     xml = sso.sp_metadata_for(
-        db, sso_token, idp_kind, base_url=state.settings.base_url, now=utcnow(), clock_skew=_clock_skew(state)
+        db,
+        sso_token,
+        idp_kind,
+        base_url=state.settings.base_url,
+        now=utcnow(),
+        clock_skew=_clock_skew(state),
     )
     return Response(xml, media_type="application/samlmetadata+xml")
 
@@ -94,7 +99,10 @@ def assertion_consumer_service(
     if not SAMLResponse:
         return _failure_page(
             request,
-            sso.SSOFailure("No SAML response arrived. Start the sign-in again from your identity provider.", 400),
+            sso.SSOFailure(
+                "No SAML response arrived. Start the sign-in again from your identity provider.",
+                400,
+            ),
         )
     outcome = sso.finish_login(
         db,
@@ -114,7 +122,9 @@ def assertion_consumer_service(
         return _failure_page(request, outcome)
     response = RedirectResponse(outcome.redirect_to, status_code=303)
     set_session_cookie(
-        response, outcome.cookie_value, state.settings.secure_cookies,
+        response,
+        outcome.cookie_value,
+        state.settings.secure_cookies,
         int(state.session_policy.lifetime.total_seconds()),
     )
     return response

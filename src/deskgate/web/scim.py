@@ -28,7 +28,15 @@ from urllib.parse import unquote_plus
 import orjson
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import Response
-from scim2_models import Context, ListResponse, Meta, PatchOp, ResourceType, Schema, ServiceProviderConfig
+from scim2_models import (
+    Context,
+    ListResponse,
+    Meta,
+    PatchOp,
+    ResourceType,
+    Schema,
+    ServiceProviderConfig,
+)
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -201,7 +209,7 @@ def _strip_derived_list(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-_UNPUBLISHED = {
+_UNPUBLISHED: dict[tuple[str | None, str | None], str] = {
     (scim_models.USER_SCHEMA, "name"): "formatted",
     (scim_models.GROUP_SCHEMA, "members"): "display",
 }
@@ -231,10 +239,15 @@ def _user_reply(call: ScimCall, record: AgentRecord, status: int, context: Conte
         headers["Location"] = f"{base_url}/Users/{record.id}"
 
     def render() -> dict[str, Any]:
-        return _strip_derived(scim.serialize_user(
-            record, base_url, context=context,
-            attributes=shape.attributes, excluded_attributes=shape.excluded_attributes,
-        ))
+        return _strip_derived(
+            scim.serialize_user(
+                record,
+                base_url,
+                context=context,
+                attributes=shape.attributes,
+                excluded_attributes=shape.excluded_attributes,
+            )
+        )
 
     return ScimReply(status, headers=headers, render=render)
 
@@ -302,10 +315,15 @@ def _group_reply(call: ScimCall, record: GroupRecord, status: int, context: Cont
         headers["Location"] = f"{base_url}/Groups/{record.id}"
 
     def render() -> dict[str, Any]:
-        return _strip_derived(scim.serialize_group(
-            record, base_url, context=context,
-            attributes=shape.attributes, excluded_attributes=shape.excluded_attributes,
-        ))
+        return _strip_derived(
+            scim.serialize_group(
+                record,
+                base_url,
+                context=context,
+                attributes=shape.attributes,
+                excluded_attributes=shape.excluded_attributes,
+            )
+        )
 
     return ScimReply(status, headers=headers, render=render)
 
@@ -320,7 +338,9 @@ def _group_list(call: ScimCall, query: scim.ListQuery) -> ScimReply:
     base_url = call.base_url
 
     def render() -> dict[str, Any]:
-        body = scim.group_list_response(records, total_results=total, query=query, base_url=base_url)
+        body = scim.group_list_response(
+            records, total_results=total, query=query, base_url=base_url
+        )
         return _strip_derived_list(body)
 
     return ScimReply(200, render=render)
@@ -348,8 +368,14 @@ def get_group(call: ScimCall, id: str) -> ScimReply:  # noqa: A002
 
 def replace_group(call: ScimCall, id: str) -> ScimReply:  # noqa: A002
     record = provisioning.replace_group(
-        call.db, call.account_id, id, call.json(), if_match=call.if_match, now=call.now,
-        notes=call.notes, with_members=_with_members(call),
+        call.db,
+        call.account_id,
+        id,
+        call.json(),
+        if_match=call.if_match,
+        now=call.now,
+        notes=call.notes,
+        with_members=_with_members(call),
     )
     return _group_reply(call, record, 200, Context.RESOURCE_REPLACEMENT_RESPONSE)
 
@@ -358,7 +384,13 @@ def patch_group(call: ScimCall, id: str) -> ScimReply:  # noqa: A002
     """204 No Content: Okta and Entra both accept it for group PATCH (RFC 7644 §3.5.2 allows
     it), and it spares reading a large group's whole membership after adding one member."""
     group = provisioning.patch_group(
-        call.db, call.account_id, id, call.json(), if_match=call.if_match, now=call.now, notes=call.notes
+        call.db,
+        call.account_id,
+        id,
+        call.json(),
+        if_match=call.if_match,
+        now=call.now,
+        notes=call.notes,
     )
     return ScimReply(204, headers={"ETag": scim.format_etag(group.version)})
 
@@ -381,7 +413,9 @@ def _protocol_schemas(base_url: str) -> list[dict[str, Any]]:
     for model in (ResourceType, ServiceProviderConfig, Schema):
         schema = model.to_schema()
         schema = schema.model_copy(
-            update={"meta": Meta(resource_type="Schema", location=f"{base_url}/Schemas/{schema.id}")}
+            update={
+                "meta": Meta(resource_type="Schema", location=f"{base_url}/Schemas/{schema.id}")
+            }
         )
         bodies.append(schema.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
     return bodies
@@ -466,7 +500,9 @@ def _dispatch(method: str, rest: str) -> tuple[Handler, dict[str, str]]:
         handler = route.handlers.get(method)
         if handler is None:
             allow = ", ".join(route.handlers)
-            raise _WrongMethod(allow=allow, detail=f"{method} is not allowed on /{rest}; use {allow}.")
+            raise _WrongMethod(
+                allow=allow, detail=f"{method} is not allowed on /{rest}; use {allow}."
+            )
         return handler, match.groupdict()
     raise NotFoundException(
         detail=f"There is no SCIM endpoint at /{rest}. deskgate serves /Users, /Groups, "
@@ -524,7 +560,9 @@ def _serve(request: Request, body: bytes | None, started: float) -> _Outcome:
 
     with state.sessions() as db:
         try:
-            caller = provisioning.authenticate(db, account_id, request.headers.get("authorization"), now)
+            caller = provisioning.authenticate(
+                db, account_id, request.headers.get("authorization"), now
+            )
             if body is None:
                 raise PayloadTooLargeException(
                     detail=f"The request body is larger than {MAX_BODY_BYTES} bytes."
@@ -541,7 +579,9 @@ def _serve(request: Request, body: bytes | None, started: float) -> _Outcome:
             )
             reply = handler(call, **path_params)
             detail = "; ".join(call.notes) or None
-            provisioning.record_request(db, record(reply.status, detail), now=now, token=caller.token)
+            provisioning.record_request(
+                db, record(reply.status, detail), now=now, token=caller.token
+            )
             db.commit()
         except SCIMException as exc:
             db.rollback()
@@ -555,7 +595,9 @@ def _serve(request: Request, body: bytes | None, started: float) -> _Outcome:
     try:
         return _Outcome(reply.encode())
     except Exception:  # pragma: no cover - serializing records the core built does not fail
-        log.exception("SCIM %s %s: the response could not be rendered", request.method, request.url.path)
+        log.exception(
+            "SCIM %s %s: the response could not be rendered", request.method, request.url.path
+        )
         return _Outcome(_error_reply(_internal_error()))
 
 
@@ -570,7 +612,9 @@ def _params(request: Request) -> dict[str, str]:
     return params
 
 
-def _write_failure_log(request: Request, entry: provisioning.RequestRecord, token_known: bool) -> None:
+def _write_failure_log(
+    request: Request, entry: provisioning.RequestRecord, token_known: bool
+) -> None:
     """The log row of a failed request, in its own transaction (the request's was rolled back).
     A 401 is recorded only when the path's account exists, and a few a minute per source."""
     state = app_state(request)
@@ -580,7 +624,9 @@ def _write_failure_log(request: Request, entry: provisioning.RequestRecord, toke
                 provisioning.record_request(db, entry, now=utcnow())
             else:
                 provisioning.record_unauthenticated_request(
-                    db, entry, now=utcnow(),
+                    db,
+                    entry,
+                    now=utcnow(),
                     per_ip_per_minute=state.settings.scim_unauthenticated_recorded_per_ip_per_minute,
                 )
             db.commit()

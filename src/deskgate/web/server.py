@@ -51,7 +51,9 @@ def serve_metrics(address: tuple[str, int]) -> Any:
 
     from deskgate import metrics
 
-    server, _thread = start_http_server(address[1], addr=address[0], registry=metrics.scrape_registry())
+    server, _thread = start_http_server(
+        address[1], addr=address[0], registry=metrics.scrape_registry()
+    )
     return server
 
 
@@ -70,7 +72,12 @@ def serve(
     supervisor (systemd, a container runtime) restarts the whole node. On SIGTERM, in-flight
     requests get `timeout_graceful_shutdown` seconds to finish.
     """
-    options = {"access_log": False, "timeout_keep_alive": 30, "timeout_graceful_shutdown": 30, **options}
+    options = {
+        "access_log": False,
+        "timeout_keep_alive": 30,
+        "timeout_graceful_shutdown": 30,
+        **options,
+    }
     if workers <= 1:
         if metrics_bind is not None:
             serve_metrics(metrics_bind)
@@ -91,11 +98,18 @@ def serve(
 
 
 def _serve_workers(
-    app: str, host: str, port: int, workers: int, metrics_bind: tuple[str, int] | None, options: dict[str, Any]
+    app: str,
+    host: str,
+    port: int,
+    workers: int,
+    metrics_bind: tuple[str, int] | None,
+    options: dict[str, Any],
 ) -> None:
     context = multiprocessing.get_context("spawn")
     children = [
-        context.Process(target=_worker, args=(app, host, port, options), name=f"deskgate-worker-{n}")
+        context.Process(
+            target=_worker, args=(app, host, port, options), name=f"deskgate-worker-{n}"
+        )
         for n in range(workers)
     ]
     for child in children:

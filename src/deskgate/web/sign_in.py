@@ -7,17 +7,19 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from deskgate import redirects
 from deskgate.errors import SignInRefused, TooManyAttempts
 from deskgate.services import auth, sso_routing
 from deskgate.store.base import utcnow
-from deskgate import redirects
 from deskgate.web.deps import SESSION_COOKIE, CsrfChecked, Db, MaybeSignedIn, State, client_ip
 from deskgate.web.rendering import render
 
 router = APIRouter()
 
 
-def set_session_cookie(response: Response, cookie_value: str, state_secure: bool, max_age: int) -> None:
+def set_session_cookie(
+    response: Response, cookie_value: str, state_secure: bool, max_age: int
+) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         cookie_value,
@@ -66,7 +68,7 @@ def login_submit(
     except (SignInRefused, TooManyAttempts) as refused:
         # Rendered, not raised: the failure record must be committed for the throttle to count it.
         status = 429 if isinstance(refused, TooManyAttempts) else 401
-        response = render(
+        response: Response = render(
             request,
             "login.html",
             {"next": target, "email": email, "error": refused.message},

@@ -13,7 +13,6 @@ from alembic import op
 
 import deskgate.store.base
 
-
 revision: str = "0002_metadata"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -23,7 +22,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("sso_connections") as batch:
         batch.add_column(
-            sa.Column("metadata_refresh_failed_at", deskgate.store.base.UTCDateTime(timezone=True), nullable=True)
+            sa.Column(
+                "metadata_refresh_failed_at",
+                deskgate.store.base.UTCDateTime(timezone=True),
+                nullable=True,
+            )
         )
 
 

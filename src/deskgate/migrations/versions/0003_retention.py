@@ -23,11 +23,17 @@ def upgrade() -> None:
     with op.batch_alter_table("saml_requests", schema=None) as batch_op:
         batch_op.add_column(sa.Column("ip", sa.String(length=64), nullable=True))
         batch_op.create_index(
-            "ix_saml_requests_account_id_ip_expires_at", ["account_id", "ip", "expires_at"], unique=False
+            "ix_saml_requests_account_id_ip_expires_at",
+            ["account_id", "ip", "expires_at"],
+            unique=False,
         )
     with op.batch_alter_table("login_attempts", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("suppressed", sa.Integer(), server_default="0", nullable=False))
-        batch_op.create_index("ix_login_attempts_account_id_ip_at", ["account_id", "ip", "at"], unique=False)
+        batch_op.add_column(
+            sa.Column("suppressed", sa.Integer(), server_default="0", nullable=False)
+        )
+        batch_op.create_index(
+            "ix_login_attempts_account_id_ip_at", ["account_id", "ip", "at"], unique=False
+        )
         batch_op.create_index("ix_login_attempts_at", ["at"], unique=False)
     with op.batch_alter_table("scim_request_log", schema=None) as batch_op:
         batch_op.create_index("ix_scim_request_log_at", ["at"], unique=False)

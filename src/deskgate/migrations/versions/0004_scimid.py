@@ -48,7 +48,9 @@ def upgrade() -> None:
         batch_op.alter_column("emails", existing_type=sa.JSON(), nullable=False)
         batch_op.drop_constraint("uq_agents_account_id_email_normalized", type_="unique")
         batch_op.create_index(
-            "ix_agents_account_id_email_normalized", ["account_id", "email_normalized"], unique=False
+            "ix_agents_account_id_email_normalized",
+            ["account_id", "email_normalized"],
+            unique=False,
         )
         batch_op.create_index(
             "uq_agents_account_id_user_name_normalized",
@@ -63,10 +65,10 @@ def upgrade() -> None:
             sa.Column("sign_in_match", sa.String(length=20), nullable=False, server_default="email")
         )
     with op.batch_alter_table("sso_connections", schema=None) as batch_op:
-        batch_op.alter_column("sign_in_match", existing_type=sa.String(length=20), server_default=None)
-        batch_op.create_check_constraint(
-            "sign_in_match", "sign_in_match IN ('user_name', 'email')"
+        batch_op.alter_column(
+            "sign_in_match", existing_type=sa.String(length=20), server_default=None
         )
+        batch_op.create_check_constraint("sign_in_match", "sign_in_match IN ('user_name', 'email')")
 
 
 def downgrade() -> None:

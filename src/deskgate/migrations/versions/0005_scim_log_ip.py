@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0005_scim_log_ip"
 down_revision: str | None = "0004_scimid"
 branch_labels: str | Sequence[str] | None = None
