@@ -269,7 +269,9 @@ def _raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
 
 
 def _command_line() -> str:
-    return "uv run --group bench python -m bench" + ("" if len(sys.argv) <= 1 else " " + shlex.join(sys.argv[1:]))
+    return "uv run --group bench python -m bench" + (
+        "" if len(sys.argv) <= 1 else " " + shlex.join(sys.argv[1:])
+    )
 
 
 class Run:
