@@ -405,3 +405,23 @@ def test_readyz_is_503_before_the_first_migration(settings, tmp_path):
     assert response.json()["reason"].startswith(
         "database schema at no revision, this code expects "
     )
+
+
+def test_an_unexpected_error_is_the_500_page_with_the_request_id_and_headers(app, logs):
+    """A bug in a route must still answer the error page, with the balancer's X-Request-ID
+    (to find the log line) and the security headers."""
+    from fastapi.testclient import TestClient
+
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/boom-for-test", boom)
+    with TestClient(app, follow_redirects=False) as client:
+        response = client.get("/boom-for-test", headers={"X-Request-ID": "lb-req-42"})
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in response.text
+    assert "a bug" not in response.text and "Traceback" not in response.text
+    assert response.headers["x-request-id"] == "lb-req-42"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    line = next(line for line in logs.requests() if line["request_id"] == "lb-req-42")
+    assert line["status"] == 500

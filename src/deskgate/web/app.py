@@ -137,6 +137,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     health.install(app, state)
     scim.install(app)
     errors.install(app)
+    app.add_middleware(errors.UnexpectedErrors)  # innermost: a 500 still gets every header
     app.add_middleware(InputGuard)  # inside SecurityHeaders: its refusals get the headers too
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestObservability)  # last added runs first: it times everything

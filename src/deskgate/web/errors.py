@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deskgate.errors import DeskgateError, NotAuthenticated
 from deskgate.web.rendering import render
@@ -80,7 +81,45 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Last resort, outside every middleware (an error in a middleware itself).
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(
-            request, 500, "Something went wrong on our side. Try again in a moment.", TITLES[500]
-        )
+        return _unexpected_error_response(request)
+
+
+def _unexpected_error_response(request: Request) -> Response:
+    return error_response(
+        request, 500, "Something went wrong on our side. Try again in a moment.", TITLES[500]
+    )
+
+
+class UnexpectedErrors:
+    """Answer an exception a route let through with the 500 page *inside* the middleware stack.
+
+    Starlette's own handler for `Exception` sits outside every middleware, so its answer would
+    miss the security headers and the X-Request-ID the operator needs to find the log line.
+    Added first, this runs innermost; an error after the answer started is re-raised.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:
+                raise
+            request = Request(scope)
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            await _unexpected_error_response(request)(scope, receive, send)
