@@ -14,14 +14,21 @@ from sqlalchemy.orm import Session
 
 
 def delete_chosen(db: Session, model: Any, chosen: Select[Any]) -> int:
-    """Delete the rows of `model` whose primary key `chosen` selects (it carries the LIMIT)."""
+    """Delete the rows of `model` whose primary key `chosen` selects (it carries the LIMIT).
+
+    The keys are read first, then deleted by value. A single `DELETE … WHERE key IN (SELECT …
+    LIMIT n FOR UPDATE SKIP LOCKED)` is not bounded on PostgreSQL: when the planner rescans
+    the subquery, each rescan skips the rows this statement already deleted and picks n more.
+    """
     key_columns = list(model.__table__.primary_key.columns)
-    key = key_columns[0] if len(key_columns) == 1 else tuple_(*key_columns)
-    result = db.execute(
-        delete(model)
-        .where(key.in_(chosen.with_for_update(skip_locked=True)))
-        .execution_options(synchronize_session=False)
-    )
+    keys = db.execute(chosen.with_for_update(skip_locked=True)).all()
+    if not keys:
+        return 0
+    if len(key_columns) == 1:
+        matching = key_columns[0].in_([key[0] for key in keys])
+    else:
+        matching = tuple_(*key_columns).in_([tuple(key) for key in keys])
+    result = db.execute(delete(model).where(matching).execution_options(synchronize_session=False))
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 
