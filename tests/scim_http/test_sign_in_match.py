@@ -21,7 +21,9 @@ UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
 UPN, MAIL = "a.b@contoso.onmicrosoft.example", "a.b@contoso.example"
 
 
-def configure_sso(client: Any, account: Any, match: str, *, jit: bool = False) -> None:
+def configure_sso(
+    client: Any, account: Any, match: str, *, jit: bool = False, email_domains: str = ""
+) -> None:
     sign_in(client, account.admin_email)
     saved = post_form(
         client,
@@ -36,6 +38,7 @@ def configure_sso(client: Any, account: Any, match: str, *, jit: bool = False) -
                 entity_id=IDP_ENTITY, sso_url="https://idp.example.test/sso"
             ),
             "sign_in_match": match,
+            "email_domains": email_domains,
             **({"jit_enabled": "on"} if jit else {}),
         },
     )
@@ -150,6 +153,25 @@ def test_non_email_user_name_signs_in_by_name_id(sso_scim, client, new_client, d
     response = post_acs(browser, account, assertion(account, "RYAN3"))  # userName: case ignored
     assert response.status_code == 303, response.text
     assert browser.get("/api/v1/me").json()["id"] == user["id"]
+
+
+def test_with_email_domains_an_identity_without_any_email_is_refused(
+    sso_scim, client, new_client, db
+):
+    account, scim = sso_scim
+    configure_sso(client, account, "user_name", email_domains="contoso.example")
+    created = scim.post(
+        "Users",
+        json={"schemas": [USER_SCHEMA], "userName": "svc-robot", "name": {"givenName": "R"}},
+    )
+    assert created.status_code == 201, created.text
+    browser = new_client()
+    response = post_acs(browser, account, assertion(account, "svc-robot"))
+    assert 400 <= response.status_code < 500
+    assert "dg_session" not in response.headers.get("set-cookie", "")
+    attempt = last_attempt(db)
+    assert attempt.reason_code == "email_domain_not_allowed"
+    assert "expected an email in contoso.example, received none" in attempt.detail
 
 
 def test_two_agents_with_the_email_are_refused_with_a_reason(sso_scim, client, new_client, db):

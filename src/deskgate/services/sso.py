@@ -575,11 +575,20 @@ def _outside_scope(
     not provision (admins created in deskgate keep their password; SSO never takes them over)."""
     domain = (email or "").rpartition("@")[2].lower()
     if connection.email_domains and domain not in connection.email_domains:
-        # With domains set, an identity without an email is outside them too.
+        allowed = ", ".join(connection.email_domains)
+        if not email:  # with domains set, an identity without an email is outside them too
+            return (
+                "email_domain_not_allowed",
+                f"Neither the assertion nor the matched agent has an email: expected an email in "
+                f"{allowed}, received none. Send the email as an 'email' attribute, or give the "
+                "agent one.",
+                "You can't sign in to this account with single sign-on: no email address came with "
+                "the sign-in. Ask your admin.",
+            )
         return (
             "email_domain_not_allowed",
-            f"The assertion is for {email}: expected an email in {', '.join(connection.email_domains)}, "
-            f"received one in {domain}. Add the domain under Email domains, or fix the IdP's email mapping.",
+            f"The assertion is for {email}: expected an email in {allowed}, received one in "
+            f"{domain}. Add the domain under Email domains, or fix the IdP's email mapping.",
             f"{email} can't sign in to this account with single sign-on: its email domain is not one "
             "your admin allowed.",
         )
