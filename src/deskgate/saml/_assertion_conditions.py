@@ -16,7 +16,7 @@ from lxml import etree
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from deskgate.saml._time import format_instant, humanize, parse_xs_datetime
-from deskgate.saml._xml import NS_SAML, NS_XSI, text_of
+from deskgate.saml._xml import NS_SAML, NS_XSI, child, children, text_of
 from deskgate.saml.config import IdPConfig, SPConfig
 from deskgate.saml.errors import SAMLError, SAMLErrorCode
 
@@ -36,7 +36,7 @@ def check_issuers(root: etree._Element, assertion: etree._Element, idp: IdPConfi
     Checked before signatures on purpose (it only ever refuses): "this came
     from IdP X" is a better diagnosis than "unknown certificate".
     """
-    response_issuers = root.findall(f"{_SAML}Issuer")
+    response_issuers = children(root, f"{_SAML}Issuer")
     if len(response_issuers) == 1:
         value = (text_of(response_issuers[0]) or "").strip()
         if value != idp.entity_id:
@@ -47,7 +47,7 @@ def check_issuers(root: etree._Element, assertion: etree._Element, idp: IdPConfi
                 expected=idp.entity_id,
                 received=value,
             )
-    issuer = assertion.find(f"{_SAML}Issuer")
+    issuer = child(assertion, f"{_SAML}Issuer")
     if issuer is None:  # the schema already requires it
         raise SAMLError(
             SAMLErrorCode.WRONG_ISSUER, "Assertion has no Issuer", expected=idp.entity_id
@@ -127,7 +127,7 @@ _KNOWN_CONDITIONS = frozenset(
 
 def check_conditions(assertion: etree._Element, sp: SPConfig, now: datetime) -> datetime | None:
     """Conditions window and audience; returns Conditions NotOnOrAfter."""
-    conditions = assertion.find(f"{_SAML}Conditions")
+    conditions = child(assertion, f"{_SAML}Conditions")
     if conditions is None:
         raise SAMLError(
             SAMLErrorCode.MISSING_CONDITIONS,
@@ -137,15 +137,15 @@ def check_conditions(assertion: etree._Element, sp: SPConfig, now: datetime) -> 
     not_on_or_after = _time_attr(conditions, "NotOnOrAfter", "Conditions")
     _check_window("Conditions", not_before, not_on_or_after, now, sp.clock_skew)
 
-    for child in conditions:
-        if child.tag not in _KNOWN_CONDITIONS:
-            kind = child.get(f"{{{NS_XSI}}}type") or str(child.tag)
+    for condition in conditions:
+        if condition.tag not in _KNOWN_CONDITIONS:
+            kind = condition.get(f"{{{NS_XSI}}}type") or str(condition.tag)
             raise SAMLError(
                 SAMLErrorCode.UNSUPPORTED_CONDITION,
                 f"Assertion has a condition we cannot evaluate: {kind}",
                 received=kind,
             )
-    restrictions = conditions.findall(f"{_SAML}AudienceRestriction")
+    restrictions = children(conditions, f"{_SAML}AudienceRestriction")
     if not restrictions:
         raise SAMLError(
             SAMLErrorCode.MISSING_AUDIENCE,
@@ -153,7 +153,7 @@ def check_conditions(assertion: etree._Element, sp: SPConfig, now: datetime) -> 
             expected=sp.entity_id,
         )
     for restriction in restrictions:  # SAML core: every AudienceRestriction must be satisfied
-        audiences = [(text_of(a) or "").strip() for a in restriction.findall(f"{_SAML}Audience")]
+        audiences = [(text_of(a) or "").strip() for a in children(restriction, f"{_SAML}Audience")]
         if sp.entity_id not in audiences:
             shown = ", ".join(audiences) or "(empty)"
             raise SAMLError(
@@ -182,13 +182,13 @@ def check_subject_confirmation(
     Non-bearer confirmations are ignored. The first failing bearer candidate's
     reason is reported when none holds.
     """
-    subject = assertion.find(f"{_SAML}Subject")
+    subject = child(assertion, f"{_SAML}Subject")
     candidates = (
         []
         if subject is None
         else [
             sc
-            for sc in subject.findall(f"{_SAML}SubjectConfirmation")
+            for sc in children(subject, f"{_SAML}SubjectConfirmation")
             if sc.get("Method") == CM_BEARER
         ]
     )
@@ -212,7 +212,7 @@ def check_subject_confirmation(
 def _check_one_confirmation(
     confirmation: etree._Element, sp: SPConfig, now: datetime
 ) -> Confirmation:
-    data = confirmation.find(f"{_SAML}SubjectConfirmationData")
+    data = child(confirmation, f"{_SAML}SubjectConfirmationData")
     if data is None:
         raise SAMLError(
             SAMLErrorCode.NO_BEARER_CONFIRMATION,
@@ -284,7 +284,7 @@ def check_authn_statement(
     AuthnStatement) is what binds the assertion to this sign-in. Several
     statements are refused: which session would SessionIndex name?
     """
-    statements = assertion.findall(f"{_SAML}AuthnStatement")
+    statements = children(assertion, f"{_SAML}AuthnStatement")
     if len(statements) > 1:
         raise SAMLError(
             SAMLErrorCode.WRONG_AUTHN_STATEMENT_COUNT,

@@ -12,7 +12,7 @@ from lxml import etree
 
 from deskgate.saml._decrypt import decrypt_in_place
 from deskgate.saml._toolkit import toolkit_settings
-from deskgate.saml._xml import NS_SAML, NS_XSI, text_of
+from deskgate.saml._xml import NS_SAML, NS_XSI, child, children, text_of
 from deskgate.saml.config import SPConfig
 from deskgate.saml.errors import SAMLError, SAMLErrorCode
 
@@ -20,10 +20,10 @@ _SAML = f"{{{NS_SAML}}}"
 
 
 def name_id(assertion: etree._Element, sp: SPConfig) -> tuple[str, str | None]:
-    subject = assertion.find(f"{_SAML}Subject")
-    name_id = None if subject is None else subject.find(f"{_SAML}NameID")
+    subject = child(assertion, f"{_SAML}Subject")
+    name_id = None if subject is None else child(subject, f"{_SAML}NameID")
     if name_id is None and subject is not None:
-        encrypted = subject.find(f"{_SAML}EncryptedID")
+        encrypted = child(subject, f"{_SAML}EncryptedID")
         if encrypted is not None:
             name_id = _decrypt_name_id(encrypted, sp)
     if name_id is None:
@@ -60,18 +60,20 @@ def attributes(assertion: etree._Element) -> dict[str, tuple[str, ...]]:
     skipped; an AttributeValue holding a NameID (eduPersonTargetedID) yields
     that NameID's text, and never replaces the Subject NameID.
     """
-    if assertion.find(f"{_SAML}AttributeStatement/{_SAML}EncryptedAttribute") is not None:
+    statements = children(assertion, f"{_SAML}AttributeStatement")
+    if any(child(statement, f"{_SAML}EncryptedAttribute") is not None for statement in statements):
         raise SAMLError(
             SAMLErrorCode.ENCRYPTED_ATTRIBUTE_UNSUPPORTED,
             "Assertion carries EncryptedAttribute elements, which are not supported: encrypt the "
             "whole assertion instead",
         )
     attributes: dict[str, list[str]] = {}
-    for attribute in assertion.iterfind(f"{_SAML}AttributeStatement/{_SAML}Attribute"):
-        values = attributes.setdefault(attribute.get("Name", ""), [])
-        for value in attribute.findall(f"{_SAML}AttributeValue"):
-            if value.get(f"{{{NS_XSI}}}nil") in ("true", "1"):
-                continue
-            nested = value.find(f"{_SAML}NameID")
-            values.append((text_of(nested if nested is not None else value) or "").strip())
+    for statement in statements:
+        for attribute in statement.iterchildren(f"{_SAML}Attribute"):
+            values = attributes.setdefault(attribute.get("Name", ""), [])
+            for value in attribute.iterchildren(f"{_SAML}AttributeValue"):
+                if value.get(f"{{{NS_XSI}}}nil") in ("true", "1"):
+                    continue
+                nested = child(value, f"{_SAML}NameID") if len(value) else None
+                values.append((text_of(nested if nested is not None else value) or "").strip())
     return {name: tuple(values) for name, values in attributes.items()}

@@ -23,7 +23,7 @@ from onelogin.saml2.xmlparser import DTDForbidden, EntitiesForbidden
 from deskgate.saml._decrypt import decrypt_in_place
 from deskgate.saml._response_shape import assertion_count_error
 from deskgate.saml._toolkit import toolkit_settings
-from deskgate.saml._xml import NS_SAML, NS_SAMLP, has_processing_instruction, parse_hardened
+from deskgate.saml._xml import NS_SAML, NS_SAMLP, child, has_processing_instruction, parse_hardened
 from deskgate.saml.config import SPConfig
 from deskgate.saml.errors import SAMLError, SAMLErrorCode
 
@@ -78,7 +78,7 @@ def parse_response(saml_response_b64: str | bytes, sp: SPConfig) -> ParsedRespon
             SAMLErrorCode.MALFORMED_XML, f"SAMLResponse is not parseable XML: {exc}"
         ) from None
     # python3-saml decrypts only an EncryptedAssertion that is a direct child of a samlp:Response.
-    if document.tag != _RESPONSE or document.find(_ENCRYPTED_ASSERTION) is None:
+    if document.tag != _RESPONSE or child(document, _ENCRYPTED_ASSERTION) is None:
         return ParsedResponse(document=document, assertion_document=document, encrypted=False)
     decrypted = copy.deepcopy(document)
     # Exactly one assertion before any RSA work: python3-saml would only
@@ -86,7 +86,7 @@ def parse_response(saml_response_b64: str | bytes, sp: SPConfig) -> ParsedRespon
     error = assertion_count_error(decrypted)
     if error is not None:
         raise error
-    encrypted = decrypted.find(_ENCRYPTED_ASSERTION)
+    encrypted = child(decrypted, _ENCRYPTED_ASSERTION)
     assert encrypted is not None  # found in the original just above
     decrypt_in_place(encrypted, settings.get_sp_key(), "EncryptedAssertion", _ASSERTION)
     return ParsedResponse(document=document, assertion_document=decrypted, encrypted=True)

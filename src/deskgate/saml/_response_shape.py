@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from deskgate.saml._xml import NS_SAML, NS_SAMLP, XML_NS, schema_errors, text_of
+from deskgate.saml._xml import NS_SAML, NS_SAMLP, XML_NS, child, schema_errors, text_of
 from deskgate.saml.errors import SAMLError, SAMLErrorCode
 
 #: Longest ID / InResponseTo accepted (characters). IdPs use 20-50; the
@@ -163,7 +163,7 @@ def check_assertion_count(document: etree._Element, decrypted: etree._Element | 
 
 
 def top_level_assertion(document: etree._Element) -> etree._Element:
-    assertion = document.find(f"{_SAML}Assertion")
+    assertion = child(document, f"{_SAML}Assertion")
     if assertion is None:  # the only assertion sits somewhere else (Status, Extensions...)
         raise SAMLError(
             SAMLErrorCode.WRONG_ASSERTION_COUNT,

@@ -19,7 +19,7 @@ from onelogin.saml2.constants import OneLogin_Saml2_Constants
 
 from deskgate.saml import _signatures
 from deskgate.saml._response_input import ParsedResponse
-from deskgate.saml._xml import NS_DS, NS_SAML, NS_SAMLP
+from deskgate.saml._xml import NS_DS, NS_SAML, NS_SAMLP, child, children
 from deskgate.saml.config import IdPConfig, SPConfig
 from deskgate.saml.errors import SAMLError, SAMLErrorCode
 
@@ -58,12 +58,12 @@ def signatures_in_place(
     Signature anywhere else, duplicates, and Reference/ID mismatches (and,
     unless ``sp.allow_sha1``, SHA-1 on its own as a second line).
     """
-    root_signatures = response.document.findall(f"{_DS}Signature")
+    root_signatures = children(response.document, f"{_DS}Signature")
     response_signature = root_signatures[0] if root_signatures else None
     assertion_signature = None
-    assertion = response.assertion_document.find(f"{_SAML}Assertion")
+    assertion = child(response.assertion_document, f"{_SAML}Assertion")
     if assertion is not None:
-        found = assertion.findall(f"{_DS}Signature")
+        found = children(assertion, f"{_DS}Signature")
         assertion_signature = found[0] if found else None
     if response_signature is not None:
         _signatures.check_signature_policy(

@@ -183,7 +183,22 @@ def text_of(element: etree._Element | None) -> str | None:
     """
     if element is None:
         return None
+    if len(element) == 0:  # no child node of any kind: its text is all of it
+        return element.text or ""
     return "".join(element.itertext())
+
+
+def child(parent: etree._Element, tag: str) -> etree._Element | None:
+    """The first child element of ``parent`` with ``tag`` (Clark notation), or ``None``.
+
+    ``parent.find(tag)`` without ElementPath's path handling in Python (half the cost).
+    """
+    return next(parent.iterchildren(tag), None)
+
+
+def children(parent: etree._Element, tag: str) -> list[etree._Element]:
+    """Every child element of ``parent`` with ``tag`` (Clark notation): ``parent.findall(tag)``, faster."""
+    return list(parent.iterchildren(tag))
 
 
 #: A same-document reference: "#" and an XML name (no XPointer expressions), the only URI
@@ -201,13 +216,13 @@ def refuse_unlisted_children(
     ``elements`` whose tag is not in ``allowed_for(parent)``."""
     for element in elements:
         allowed = allowed_for(element)
-        for child in element:
-            if isinstance(child.tag, str) and child.tag not in allowed:
+        for node in element:
+            if isinstance(node.tag, str) and node.tag not in allowed:
                 raise SAMLError(
                     code,
-                    f"{what} has a {etree.QName(child).localname} inside "
+                    f"{what} has a {etree.QName(node).localname} inside "
                     f"{etree.QName(element).localname}, which we do not accept",
                     expected=", ".join(sorted(etree.QName(t).localname for t in allowed))
                     or "no child elements",
-                    received=str(child.tag),
+                    received=str(node.tag),
                 )
