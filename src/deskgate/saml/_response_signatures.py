@@ -3,8 +3,8 @@
 :mod:`deskgate.saml._signatures` judges and verifies one ``ds:Signature``;
 this module applies it to a response: the two places SAML allows a
 signature, python3-saml's placement rules (``process_signed_elements`` and
-``validate_signed_elements``: same checks, same messages, with XPath
-expressions compiled once instead of per call), verification of every
+``validate_signed_elements``: same checks, same messages, with lxml's
+iterators where it compiles an XPath expression per call), verification of every
 signature present, and the proof that the assertion read afterwards is the
 one a signature covered.
 """
@@ -27,16 +27,6 @@ _SAML = f"{{{NS_SAML}}}"
 _DS = f"{{{NS_DS}}}"
 _RESPONSE_TAG = f"{{{NS_SAMLP}}}Response"
 _ASSERTION_TAG = f"{_SAML}Assertion"
-_NAMESPACES = {"samlp": NS_SAMLP, "saml": NS_SAML, "ds": NS_DS}
-
-_ALL_SIGNATURES = etree.XPath("//ds:Signature", namespaces=_NAMESPACES)
-_FIRST_REFERENCE = etree.XPath("(.//ds:Reference)[1]", namespaces=_NAMESPACES)
-_FIRST_SIGNATURE_METHOD = etree.XPath("(.//ds:SignatureMethod)[1]", namespaces=_NAMESPACES)
-_FIRST_DIGEST_METHOD = etree.XPath("(.//ds:DigestMethod)[1]", namespaces=_NAMESPACES)
-_RESPONSE_SIGNATURES = etree.XPath("/samlp:Response/ds:Signature", namespaces=_NAMESPACES)
-_ASSERTION_SIGNATURES = etree.XPath(
-    "/samlp:Response/saml:Assertion/ds:Signature", namespaces=_NAMESPACES
-)
 _DEPRECATED_ALGORITHMS = frozenset(OneLogin_Saml2_Constants.DEPRECATED_ALGORITHMS)
 
 
@@ -86,7 +76,7 @@ def _check_signed_elements(response: ParsedResponse, *, reject_deprecated: bool)
     signed_elements: list[str] = []
     verified_ids: set[str] = set()
     verified_reference_ids: set[str] = set()
-    for signature in _ALL_SIGNATURES(response.assertion_document):
+    for signature in response.assertion_document.iter(f"{_DS}Signature"):  # //ds:Signature
         parent = signature.getparent()
         signed_element = parent.tag
         if signed_element not in (_RESPONSE_TAG, _ASSERTION_TAG):
@@ -98,8 +88,8 @@ def _check_signed_elements(response: ParsedResponse, *, reject_deprecated: bool)
             raise _misplaced("Duplicated ID. SAML Response rejected")
         verified_ids.add(id_value)
 
-        references = _FIRST_REFERENCE(signature)
-        uri = references[0].get("URI") if references else None
+        reference = _first_descendant(signature, "Reference")
+        uri = None if reference is None else reference.get("URI")
         if uri:
             reference_id = uri[1:]
             if reference_id != id_value:
@@ -109,16 +99,21 @@ def _check_signed_elements(response: ParsedResponse, *, reject_deprecated: bool)
             verified_reference_ids.add(reference_id)
 
         if reject_deprecated:
-            _refuse_deprecated(_FIRST_SIGNATURE_METHOD(signature), "signature")
-            _refuse_deprecated(_FIRST_DIGEST_METHOD(signature), "digest")
+            _refuse_deprecated(_first_descendant(signature, "SignatureMethod"), "signature")
+            _refuse_deprecated(_first_descendant(signature, "DigestMethod"), "digest")
         signed_elements.append(signed_element)
 
     if signed_elements:
         _check_signed_element_counts(response, signed_elements)
 
 
-def _refuse_deprecated(methods: list[etree._Element], kind: str) -> None:
-    algorithm = methods[0].get("Algorithm") if methods else None
+def _first_descendant(signature: etree._Element, name: str) -> etree._Element | None:
+    """``(.//ds:{name})[1]``: the signature itself is never one of these."""
+    return next(signature.iter(f"{_DS}{name}"), None)
+
+
+def _refuse_deprecated(method: etree._Element | None, kind: str) -> None:
+    algorithm = None if method is None else method.get("Algorithm")
     if algorithm in _DEPRECATED_ALGORITHMS:
         raise SAMLError(
             SAMLErrorCode.SHA1_REFUSED,
@@ -134,10 +129,24 @@ def _check_signed_element_counts(response: ParsedResponse, signed_elements: list
     assertions = signed_elements.count(_ASSERTION_TAG)
     if len(signed_elements) > 2 or responses > 1 or assertions > 1:
         raise unexpected
-    if responses and len(_RESPONSE_SIGNATURES(response.document)) != 1:
+    if responses and len(_response_children(response.document, f"{_DS}Signature")) != 1:
         raise _misplaced("Unexpected number of Response signatures found. SAML Response rejected.")
-    if assertions and len(_ASSERTION_SIGNATURES(response.assertion_document)) != 1:
+    if assertions and len(_assertion_signatures(response.assertion_document)) != 1:
         raise _misplaced("Unexpected number of Assertion signatures found. SAML Response rejected.")
+
+
+def _response_children(root: etree._Element, tag: str) -> list[etree._Element]:
+    """``/samlp:Response/{tag}``."""
+    return children(root, tag) if root.tag == _RESPONSE_TAG else []
+
+
+def _assertion_signatures(root: etree._Element) -> list[etree._Element]:
+    """``/samlp:Response/saml:Assertion/ds:Signature``."""
+    return [
+        signature
+        for assertion in _response_children(root, _ASSERTION_TAG)
+        for signature in children(assertion, f"{_DS}Signature")
+    ]
 
 
 def verify_signatures(
