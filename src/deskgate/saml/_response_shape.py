@@ -2,16 +2,16 @@
 
 Root element and version, the SAML protocol schema, Status, unique and
 bounded IDs, and exactly one assertion, as a direct child. Everything here
-only ever refuses. The XPath expressions are compiled once (python3-saml's
-``OneLogin_Saml2_XML.query`` compiles one per call); ``get_status`` and
-``validate_num_assertions`` are python3-saml's checks, made with them.
+only ever refuses. ``get_status`` and ``validate_num_assertions`` are
+python3-saml's checks, made with XPath compiled once or child lookups
+(python3-saml's ``OneLogin_Saml2_XML.query`` compiles one per call).
 """
 
 from __future__ import annotations
 
 from lxml import etree
 
-from deskgate.saml._xml import NS_SAML, NS_SAMLP, XML_NS, child, schema_errors, text_of
+from deskgate.saml._xml import NS_SAML, NS_SAMLP, XML_NS, child, children, schema_errors, text_of
 from deskgate.saml.errors import SAMLError, SAMLErrorCode
 
 #: Longest ID / InResponseTo accepted (characters). IdPs use 20-50; the
@@ -24,14 +24,18 @@ _SAML = f"{{{NS_SAML}}}"
 _SAMLP = f"{{{NS_SAMLP}}}"
 _NAMESPACES = {"saml": NS_SAML, "samlp": NS_SAMLP, "xml": XML_NS}
 
-_ID_LIKE_ATTRIBUTES = etree.XPath("//@ID | //@Id | //@xml:id", namespaces=_NAMESPACES)
-_ID_AND_IN_RESPONSE_TO = etree.XPath("//@ID | //@InResponseTo")
+# One walk for both ID checks: the ID-like attributes, then InResponseTo.
+_ID_LIKE = ("ID", "Id", f"{{{XML_NS}}}id")
+_IDS_AND_IN_RESPONSE_TO = etree.XPath(
+    "//@ID | //@Id | //@xml:id | //@InResponseTo", namespaces=_NAMESPACES
+)
+_COUNT_ALL_ASSERTIONS = etree.XPath(
+    "count(//saml:Assertion | //saml:EncryptedAssertion)", namespaces=_NAMESPACES
+)
 _COUNT_ASSERTIONS = etree.XPath("count(//saml:Assertion)", namespaces=_NAMESPACES)
 _COUNT_ENCRYPTED_ASSERTIONS = etree.XPath(
     "count(//saml:EncryptedAssertion)", namespaces=_NAMESPACES
 )
-_STATUSES = etree.XPath("/samlp:Response/samlp:Status", namespaces=_NAMESPACES)
-_STATUS_CODES = etree.XPath("/samlp:Response/samlp:Status/samlp:StatusCode", namespaces=_NAMESPACES)
 
 
 def check_root(root: etree._Element) -> None:
@@ -63,11 +67,12 @@ def check_schema(document: etree._Element, where: str) -> None:
 
 def _status_code(root: etree._Element) -> str | None:
     """python3-saml's ``OneLogin_Saml2_Utils.get_status`` code: one Status, one StatusCode."""
-    if len(_STATUSES(root)) != 1:  # the schema already requires both; belt and braces
+    statuses = children(root, f"{_SAMLP}Status") if root.tag == f"{_SAMLP}Response" else []
+    if len(statuses) != 1:  # the schema already requires both; belt and braces
         raise SAMLError(
             SAMLErrorCode.SCHEMA_INVALID, "Response status is malformed: Missing Status on response"
         )
-    codes = _STATUS_CODES(root)
+    codes = children(statuses[0], f"{_SAMLP}StatusCode")
     if len(codes) != 1:
         raise SAMLError(
             SAMLErrorCode.SCHEMA_INVALID,
@@ -98,15 +103,18 @@ def check_status(root: etree._Element) -> None:
     )
 
 
-def check_unique_ids(document: etree._Element) -> None:
-    """Refuse documents where two elements share an ID-like attribute.
+def check_ids(document: etree._Element) -> None:
+    """IDs are unique, and every ID and InResponseTo is at most :data:`MAX_ID_LENGTH` characters.
 
     xmlsec resolves ``#id`` References through the document's ID table, which
     also holds ``xml:id``; duplicates are the precondition of signature
     wrapping (the verifier and the reader picking different elements).
     """
+    values = _IDS_AND_IN_RESPONSE_TO(document)
     seen: set[str] = set()
-    for value in _ID_LIKE_ATTRIBUTES(document):
+    for value in values:
+        if value.attrname not in _ID_LIKE:
+            continue
         if value in seen:
             raise SAMLError(
                 SAMLErrorCode.DUPLICATE_ID,
@@ -114,17 +122,13 @@ def check_unique_ids(document: etree._Element) -> None:
                 received=str(value),
             )
         seen.add(str(value))
-
-
-def check_id_lengths(document: etree._Element) -> None:
-    """Every ID and InResponseTo is at most :data:`MAX_ID_LENGTH` characters."""
-    for value in _ID_AND_IN_RESPONSE_TO(document):
-        if len(value) > MAX_ID_LENGTH:
-            name = value.attrname
+    for value in values:
+        if value.attrname in ("ID", "InResponseTo") and len(value) > MAX_ID_LENGTH:
             owner = etree.QName(value.getparent()).localname
             raise SAMLError(
                 SAMLErrorCode.ID_TOO_LONG,
-                f"{owner} {name} is {len(value)} characters long; at most {MAX_ID_LENGTH} are accepted",
+                f"{owner} {value.attrname} is {len(value)} characters long; at most "
+                f"{MAX_ID_LENGTH} are accepted",
                 expected=f"<= {MAX_ID_LENGTH} characters",
                 received=f"{len(value)} characters: {value[:40]}...",
             )
@@ -136,6 +140,8 @@ def _count(xpath: etree.XPath, document: etree._Element) -> int:
 
 def assertion_count_error(document: etree._Element) -> SAMLError | None:
     """``None`` when ``document`` holds exactly one Assertion or EncryptedAssertion, anywhere."""
+    if _count(_COUNT_ALL_ASSERTIONS, document) == 1:
+        return None
     plain = _count(_COUNT_ASSERTIONS, document)
     encrypted = _count(_COUNT_ENCRYPTED_ASSERTIONS, document)
     if plain + encrypted == 1:

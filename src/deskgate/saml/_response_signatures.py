@@ -124,11 +124,10 @@ def _refuse_deprecated(method: etree._Element | None, kind: str) -> None:
 
 def _check_signed_element_counts(response: ParsedResponse, signed_elements: list[str]) -> None:
     """python3-saml's ``validate_signed_elements``: at most one signature per place."""
-    unexpected = _misplaced("Found an unexpected Signature Element. SAML Response rejected")
     responses = signed_elements.count(_RESPONSE_TAG)
     assertions = signed_elements.count(_ASSERTION_TAG)
     if len(signed_elements) > 2 or responses > 1 or assertions > 1:
-        raise unexpected
+        raise _misplaced("Found an unexpected Signature Element. SAML Response rejected")
     if responses and len(_response_children(response.document, f"{_DS}Signature")) != 1:
         raise _misplaced("Unexpected number of Response signatures found. SAML Response rejected.")
     if assertions and len(_assertion_signatures(response.assertion_document)) != 1:

@@ -166,12 +166,10 @@ def validate_response(
     shape.check_root(unverified_root)
     shape.check_schema(unverified_root, "")
     shape.check_status(unverified_root)
-    shape.check_unique_ids(unverified_root)
-    shape.check_id_lengths(unverified_root)
+    shape.check_ids(unverified_root)
     if response.encrypted:
         shape.check_schema(unverified_doc, " (after decrypting the assertion)")
-        shape.check_unique_ids(unverified_doc)
-        shape.check_id_lengths(unverified_doc)
+        shape.check_ids(unverified_doc)
     shape.check_assertion_count(unverified_root, unverified_doc if response.encrypted else None)
     unverified_assertion = shape.top_level_assertion(unverified_doc)
 
