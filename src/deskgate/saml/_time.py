@@ -7,6 +7,7 @@ honour offsets, because we compare against the caller's ``now`` ourselves.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -26,11 +27,14 @@ def require_utc_aware(now: datetime, name: str = "now") -> datetime:
     return now.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_xs_datetime(value: str) -> datetime:
     """Parse a SAML time (xs:dateTime) into a UTC-aware datetime.
 
     SAML requires UTC; a missing zone is read as UTC, ``Z`` and ``+hh:mm``
     offsets are honoured, fractions beyond microseconds are truncated.
+    Cached (datetimes are immutable): an assertion repeats its instants
+    (Conditions and SubjectConfirmationData NotOnOrAfter, IssueInstant).
 
     Raises:
         ValueError: not an xs:dateTime we understand.

@@ -217,12 +217,13 @@ def refuse_unlisted_children(
     for element in elements:
         allowed = allowed_for(element)
         for node in element:
-            if isinstance(node.tag, str) and node.tag not in allowed:
+            tag = node.tag  # lxml builds this string on every access
+            if isinstance(tag, str) and tag not in allowed:
                 raise SAMLError(
                     code,
                     f"{what} has a {etree.QName(node).localname} inside "
                     f"{etree.QName(element).localname}, which we do not accept",
                     expected=", ".join(sorted(etree.QName(t).localname for t in allowed))
                     or "no child elements",
-                    received=str(node.tag),
+                    received=tag,
                 )
