@@ -22,8 +22,9 @@ python3-saml provides the parser settings and DTD/entity refusal (its
 ``xmlparser``), the XSDs, the SP settings (key formatting, configuration
 checks) and the rules of its signature-placement, assertion-count and status
 checks (``process_signed_elements``, ``validate_num_assertions``,
-``get_status``), which we make with XPath compiled once (the toolkit compiles
-one per call, and its element class filters every child iteration in Python).
+``get_status``), which we make with lxml's iterators and XPath compiled once
+(the toolkit compiles an XPath per call, and its element class re-filters every
+child iteration in Python).
 The cryptography is xmlsec, the library python3-saml drives, called the way
 python3-saml calls it (``validate_node_sign``, ``decrypt_element``) with
 algorithm allow-lists and cached keys added (see ``_signatures`` and
