@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from deskgate.saml import _xmlsec_io  # noqa: F401  (xmlsec opens no URI)
-from deskgate.saml._xml import NS_DS, SAME_DOCUMENT_URI, refuse_unlisted_children, text_of
+from deskgate.saml._xml import NS_DS, SAME_DOCUMENT_URI, child, refuse_unlisted_children, text_of
 from deskgate.saml.certs import load_certificate, sha256_fingerprint
 from deskgate.saml.errors import SAMLError, SAMLErrorCode
 
@@ -110,7 +110,7 @@ def _check_signature_structure(
     Raises:
         SAMLError: EXTERNAL_REFERENCE or SIGNATURE_MISPLACED.
     """
-    elements = [e for e in signature.iter() if isinstance(e.tag, str)]
+    elements = list(signature.iter(etree.Element))  # elements only: no comment / PI
     for element in elements:
         uri = element.get("URI")
         if uri is not None and element is not reference and element.tag not in _NAMING_URIS:
@@ -132,7 +132,7 @@ def _check_signature_structure(
 
 
 def _algorithm(parent: etree._Element, tag: str) -> str | None:
-    node = parent.find(_DS + tag)
+    node = child(parent, _DS + tag)
     return None if node is None else node.get("Algorithm")
 
 
@@ -148,7 +148,7 @@ def check_signature_policy(signature: etree._Element, *, allow_sha1: bool, is_ro
             SHA1_REFUSED.
     """
     owner = "Response" if is_root else "Assertion"
-    signed_info = signature.find(_DS + "SignedInfo")
+    signed_info = child(signature, _DS + "SignedInfo")
     if signed_info is None:
         raise SAMLError(SAMLErrorCode.SIGNATURE_MISPLACED, f"{owner} Signature has no SignedInfo")
 
@@ -164,7 +164,7 @@ def check_signature_policy(signature: etree._Element, *, allow_sha1: bool, is_ro
     sig_method = _algorithm(signed_info, "SignatureMethod")
     _check_sha1_or_allowed(sig_method, RSA_SHA1, SIGNATURE_METHODS, owner, "signature", allow_sha1)
 
-    references = signed_info.findall(_DS + "Reference")
+    references = list(signed_info.iterchildren(_DS + "Reference"))
     if len(references) != 1:
         raise SAMLError(
             SAMLErrorCode.SIGNATURE_MISPLACED,
@@ -190,7 +190,7 @@ def check_signature_policy(signature: etree._Element, *, allow_sha1: bool, is_ro
             received=uri,
         )
 
-    transforms_node = reference.find(_DS + "Transforms")
+    transforms_node = child(reference, _DS + "Transforms")
     transforms = [] if transforms_node is None else [t.get("Algorithm") for t in transforms_node]
     c14n_transforms = [t for t in transforms if t in CANONICALIZATIONS]
     if (

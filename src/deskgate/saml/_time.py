@@ -7,13 +7,16 @@ honour offsets, because we compare against the caller's ``now`` ourselves.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 
+# ASCII digits only: int() would take any Unicode digit.
 _XS_DATETIME = re.compile(
-    r"^(?P<date>-?\d{4,}-\d{2}-\d{2})T(?P<time>\d{2}:\d{2}:\d{2})"
-    r"(?:\.(?P<fraction>\d+))?"
-    r"(?P<tz>Z|[+-]\d{2}:\d{2})?$"
+    r"^(-?\d{4,})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})"
+    r"(?:\.(\d+))?"
+    r"(Z|[+-]\d{2}:\d{2})?$",
+    re.ASCII,
 )
 
 
@@ -24,11 +27,14 @@ def require_utc_aware(now: datetime, name: str = "now") -> datetime:
     return now.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_xs_datetime(value: str) -> datetime:
     """Parse a SAML time (xs:dateTime) into a UTC-aware datetime.
 
     SAML requires UTC; a missing zone is read as UTC, ``Z`` and ``+hh:mm``
     offsets are honoured, fractions beyond microseconds are truncated.
+    Cached (datetimes are immutable): an assertion repeats its instants
+    (Conditions and SubjectConfirmationData NotOnOrAfter, IssueInstant).
 
     Raises:
         ValueError: not an xs:dateTime we understand.
@@ -36,16 +42,21 @@ def parse_xs_datetime(value: str) -> datetime:
     match = _XS_DATETIME.match(value.strip())
     if not match:
         raise ValueError(f"not an xs:dateTime: {value!r}")
-    fraction = (match.group("fraction") or "")[:6].ljust(6, "0")
-    tz = match.group("tz") or "Z"
-    naive = datetime.fromisoformat(f"{match.group('date')}T{match.group('time')}.{fraction}")
-    if tz == "Z":
-        offset = timedelta(0)
-    else:
-        sign = 1 if tz[0] == "+" else -1
-        hours, minutes = int(tz[1:3]), int(tz[4:6])
-        offset = sign * timedelta(hours=hours, minutes=minutes)
-    return (naive - offset).replace(tzinfo=UTC)
+    year, month, day, hour, minute, second, fraction, tz = match.groups()
+    moment = datetime(
+        int(year),  # a negative or five-digit year raises ValueError here
+        int(month),
+        int(day),
+        int(hour),
+        int(minute),
+        int(second),
+        int(fraction[:6].ljust(6, "0")) if fraction else 0,
+        tzinfo=UTC,
+    )
+    if tz is None or tz == "Z":
+        return moment
+    sign = 1 if tz[0] == "+" else -1
+    return moment - sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
 
 
 def format_instant(moment: datetime) -> str:

@@ -78,6 +78,7 @@ ATTRIBUTE_NAMES_READ: tuple[str, ...] = tuple(
     name for names in ATTRIBUTE_NAMES.values() for name in names
 )
 
+_NAMES_LOWER = {field: tuple(n.lower() for n in names) for field, names in ATTRIBUTE_NAMES.items()}
 _EMAIL_SHAPED = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EMAIL_FALLBACKS = frozenset({(_WS_CLAIMS + "upn").lower(), (_WS_CLAIMS + "name").lower()})
 
@@ -107,13 +108,13 @@ def looks_like_email(value: str) -> bool:
 
 
 def _first_value(
-    attributes: Mapping[str, tuple[str, ...]], names: tuple[str, ...], *, email: bool = False
+    by_lower: Mapping[str, tuple[str, tuple[str, ...]]],
+    names_lower: tuple[str, ...],
+    *,
+    email: bool = False,
 ) -> tuple[str, str] | None:
-    by_lower: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for name, values in attributes.items():
-        by_lower.setdefault(name.lower(), (name, values))
-    for wanted in names:
-        hit = by_lower.get(wanted.lower())
+    for wanted in names_lower:
+        hit = by_lower.get(wanted)
         if hit is None:
             continue
         actual_name, values = hit
@@ -121,7 +122,7 @@ def _first_value(
             value = value.strip()
             if not value:
                 continue
-            if email and wanted.lower() in _EMAIL_FALLBACKS and not looks_like_email(value):
+            if email and wanted in _EMAIL_FALLBACKS and not looks_like_email(value):
                 continue
             return value, actual_name
     return None
@@ -129,11 +130,14 @@ def _first_value(
 
 def profile_from_assertion(assertion: VerifiedAssertion) -> AgentProfile:
     """Build an :class:`AgentProfile` from a verified assertion's attributes and NameID."""
-    attributes = assertion.attributes
+    # Lower-cased attribute Name -> (Name as sent, values); the first spelling sent wins.
+    by_lower: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for name, values in assertion.attributes.items():
+        by_lower.setdefault(name.lower(), (name, values))
     sources: dict[str, str] = {}
     found: dict[str, str | None] = {}
-    for field_name, names in ATTRIBUTE_NAMES.items():
-        hit = _first_value(attributes, names, email=field_name == "email")
+    for field_name, names_lower in _NAMES_LOWER.items():
+        hit = _first_value(by_lower, names_lower, email=field_name == "email")
         found[field_name] = hit[0] if hit else None
         if hit:
             sources[field_name] = hit[1]

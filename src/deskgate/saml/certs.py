@@ -62,10 +62,12 @@ def certificate_body_b64(pem_or_b64: str) -> str:
     return body
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_certificate_pem(pem_or_b64: str) -> str:
     """Canonical PEM (64-column lines, trailing newline) for a PEM or bare-base64 certificate.
 
-    Only the encoding is checked here; :func:`load_certificate` checks the DER.
+    Only the encoding is checked here; :func:`load_certificate` checks the DER. Cached:
+    services rebuild their configs per request from the same few stored certificates.
     """
     body = certificate_body_b64(pem_or_b64)
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]

@@ -30,7 +30,8 @@ def _require_text(owner: str, name: str, value: object) -> None:
 def _require_http_url(owner: str, name: str, value: object) -> None:
     _require_text(owner, name, value)
     assert isinstance(value, str)
-    if not value.lower().startswith(("https://", "http://")) or any(c.isspace() for c in value):
+    has_space = value.split() != [value]  # str.split() splits on exactly what str.isspace() matches
+    if not value.lower().startswith(("https://", "http://")) or has_space:
         raise ValueError(f"{owner}.{name} must be an http(s) URL without spaces: {value!r}")
 
 
