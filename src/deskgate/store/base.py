@@ -9,7 +9,7 @@ from sqlalchemy import DateTime, MetaData, String, TypeDecorator, create_engine
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
-from deskgate.store import sqlite_runtime
+from deskgate.store import postgres_runtime, sqlite_runtime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -78,9 +78,8 @@ def make_engine(
     `sqlite_write_lock_at_begin=False` gives plain deferred transactions, for tools that only
     read or that must not hold SQLite's single write lock while idle (test inspection).
 
-    PostgreSQL: a pool of `pool_size` (+ `max_overflow`) connections per worker process.
-    `pool_pre_ping` (a round trip before every checkout) stays on: without it, the first request
-    on each pooled connection after a server restart fails; see README "Speed".
+    PostgreSQL: a pool of `pool_size` (+ `max_overflow`) connections per worker process; a
+    connection the server closed is replaced at checkout (store/postgres_runtime.py).
     """
     if database_url.startswith("sqlite"):
         engine = create_engine(
@@ -93,9 +92,10 @@ def make_engine(
         )
         sqlite_runtime.configure(engine, writers_take_turns=sqlite_write_lock_at_begin)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_recycle", POOL_RECYCLE_SECONDS)
-    return create_engine(database_url, pool_size=pool_size, max_overflow=max_overflow, **kwargs)
+    engine = create_engine(database_url, pool_size=pool_size, max_overflow=max_overflow, **kwargs)
+    postgres_runtime.configure(engine)
+    return engine
 
 
 class Sessions(sessionmaker[Session]):
