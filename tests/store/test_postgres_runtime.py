@@ -22,7 +22,7 @@ def test_the_next_request_after_the_server_ended_every_pooled_connection_works(
     pids = [conn.execute(text("SELECT pg_backend_pid()")).scalar_one() for conn in held]
     for conn in held:
         conn.close()  # back to the pool, still open
-    admin = create_engine(database_url, poolclass=None)
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")  # fresh pg_stat_activity
     with admin.connect() as conn:
         for pid in pids:
             assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
