@@ -139,7 +139,10 @@ def _parser() -> argparse.ArgumentParser:
         help="compile better-sqlite3 for Jackson's SQLite engine if needed (~3 min)",
     )
     parser.add_argument(
-        "--workers", type=int, default=2, help="deskgate's uvicorn workers (default 2, for 2 cores)"
+        "--workers",
+        type=int,
+        default=None,
+        help="deskgate's uvicorn workers (default: as `deskgate serve`, one per CPU core)",
     )
     parser.add_argument(
         "--no-reuse-port",
@@ -207,6 +210,10 @@ def main(argv: list[str] | None = None) -> None:
         log(f"wrote {out / report.MARKDOWN} and {out / report.CHART}")
         return
 
+    if args.workers is None:
+        from deskgate.web.server import default_workers
+
+        args.workers = default_workers()
     size = "smoke" if args.smoke else "full" if args.full else "default"
     base = SIZES[size]
     sizes = dataclasses.replace(

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     """Serves /metrics on the app's own port to `Authorization: Bearer <token>` only."""
     metrics_bind: str | None = None
     """`host:port` where a separate listener serves /metrics, without a token (e.g. 127.0.0.1:9100)."""
+    workers: int | None = Field(default=None, ge=1, le=256)
+    """`deskgate serve` worker processes (`--workers` wins); default: one per CPU this process may use."""
     log_level: str = Field(default="info", pattern="(?i)^(debug|info|warning|error|critical)$")
     shutdown_grace_seconds: int = Field(default=30, ge=0, le=3600)
     """On SIGTERM, how long in-flight requests get to finish before connections are closed."""
