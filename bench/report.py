@@ -57,7 +57,9 @@ def _before_and_after(results: dict[str, Any]) -> list[str]:
     lines = [
         "## Before and after",
         "",
-        f"Before: `{before.get('command')}` on {before.get('started_at')}.",
+        f"Before: `{before.get('command')}` on {before.get('started_at')} (commit "
+        f"{before.get('commit') or '?'}). The figures compare only when both runs used the same "
+        "sizes and a similarly loaded machine.",
         "",
     ]
     return lines + _table(
