@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
-from deskgate.store.base import make_engine, make_sessionmaker
+from deskgate.store.base import make_engine, make_sessionmaker, read_only
 from deskgate.store.sqlite_runtime import ReadOnlyTransactionError
 
 
@@ -44,6 +44,8 @@ def test_a_reader_proceeds_while_a_writer_holds_the_turn(tmp_path: Path) -> None
         def read() -> None:
             with sessions(write=False) as reader:
                 seen.append(list(reader.execute(text("SELECT v FROM item")).scalars()))
+            with read_only(engine).connect() as conn:
+                seen.append(list(conn.execute(text("SELECT v FROM item")).scalars()))
 
         started = time.monotonic()
         thread = threading.Thread(target=read)
@@ -51,7 +53,7 @@ def test_a_reader_proceeds_while_a_writer_holds_the_turn(tmp_path: Path) -> None
         thread.join(timeout=5)
         assert not thread.is_alive(), "the reader waited for the writer"
         assert time.monotonic() - started < 1
-        assert seen == [["before"]]  # its snapshot: not the writer's uncommitted row
+        assert seen == [["before"], ["before"]]  # their snapshot: not the writer's uncommitted row
         writer.commit()
     engine.dispose()
 

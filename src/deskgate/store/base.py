@@ -98,13 +98,19 @@ def make_engine(
     return engine
 
 
+def read_only(engine: Engine) -> Engine:
+    """`engine` for transactions that only read: on SQLite they never wait for the write lock
+    (e.g. `with read_only(engine).connect() as conn:` for a readiness check)."""
+    return engine.execution_options(**{sqlite_runtime.READ_ONLY: True})
+
+
 class Sessions(sessionmaker[Session]):
     """A sessionmaker whose sessions write by default; `sessions(write=False)` gives a read-only
     one, which on SQLite never waits for the write lock (store/sqlite_runtime.py)."""
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(bind=engine, expire_on_commit=False, autoflush=True)
-        self._reader = engine.execution_options(**{sqlite_runtime.READ_ONLY: True})
+        self._reader = read_only(engine)
 
     def __call__(self, *, write: bool = True, **local_kw: Any) -> Session:
         if not write:
