@@ -10,96 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from bench import chart, profiling
+from bench.before import before_and_after, before_summary
+from bench.tables import fmt, table
 from bench.targets import problems, targets
 
 __all__ = ["before_summary", "problems", "render", "targets", "write"]
-
-
-def before_summary(before: dict[str, Any]) -> dict[str, Any]:
-    """What the report shows of an earlier run beside this one (`--before`)."""
-    return {
-        "command": before.get("command"),
-        "started_at": before.get("started_at"),
-        "commit": (before.get("machine") or {}).get("commit"),
-        "profiles": before.get("profiles") or {},
-        "scim": [
-            {
-                key: entry.get(key)
-                for key in ("key", "label", "per_second", "latency", "server_cpu_ms_per_request")
-            }
-            for entry in before.get("scim") or []
-        ],
-        "saml_http": {
-            database: {
-                key: http.get(key) for key in ("per_second", "latency", "server_cpu_ms_per_request")
-            }
-            for database, http in (before.get("saml_http") or {}).items()
-        },
-    }
-
-
-def _before_and_after(results: dict[str, Any]) -> list[str]:
-    before = results.get("before")
-    if not before:
-        return []
-    rows = []
-    then = {entry["key"]: entry for entry in before.get("scim") or []}
-    for entry in results.get("scim") or []:
-        old = then.get(entry["key"])
-        if old is not None:
-            rows.append([f"SCIM {entry['label']}", old, entry])
-    for database, http in (results.get("saml_http") or {}).items():
-        old = (before.get("saml_http") or {}).get(database)
-        if old is not None:
-            rows.append([f"Sign-in over HTTP ({database})", old, http])
-    if not rows:
-        return []
-    lines = [
-        "## Before and after",
-        "",
-        f"Before: `{before.get('command')}` on {before.get('started_at')} (commit "
-        f"{before.get('commit') or '?'}). The figures compare only when both runs used the same "
-        "sizes and a similarly loaded machine.",
-        "",
-    ]
-    return lines + _table(
-        [
-            "Workload",
-            "Req/s before → after",
-            "p95 ms before → after",
-            "Server CPU ms/req before → after",
-        ],
-        [
-            [
-                name,
-                f"{_f(old['per_second'], 0)} → {_f(new['per_second'], 0)}",
-                f"{_f(old['latency']['p95_ms'])} → {_f(new['latency']['p95_ms'])}",
-                f"{_f(old.get('server_cpu_ms_per_request'), 2)} → {_f(new.get('server_cpu_ms_per_request'), 2)}",
-            ]
-            for name, old, new in rows
-        ],
-    )
-
 
 MARKDOWN = "benchmarks.md"
 CHART = "benchmarks.png"
 ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
 
-# --- markdown -------------------------------------------------------------------------------
-
 
 def _verdict(met: bool | None) -> str:
     return "n/a" if met is None else ("**met**" if met else "**missed**")
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return [*lines, ""]
-
-
-def _f(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:,.{digits}f}"
 
 
 def render(results: dict[str, Any]) -> str:
@@ -122,7 +45,7 @@ def render(results: dict[str, Any]) -> str:
     ]
     pg = results.get("postgresql") or {}
     packages = machine.get("packages", {})
-    lines += _table(
+    lines += table(
         ["", ""],
         [
             ["CPUs", f"{machine.get('cpu_count')} × {machine.get('cpu_model')}"],
@@ -170,7 +93,7 @@ def render(results: dict[str, Any]) -> str:
     rows = targets(results)
     if rows:
         lines += ["## Targets", ""]
-        lines += _table(
+        lines += table(
             ["Target", "Measured", "Verdict", "Gap"],
             [[r["target"], r["measured"], _verdict(r["met"]), r["gap"] or ""] for r in rows],
         )
@@ -186,15 +109,15 @@ def render(results: dict[str, Any]) -> str:
             "",
         ]
         stock = next(v for v in saml["validators"] if v["key"] == "stock")
-        lines += _table(
+        lines += table(
             ["Validator", "Validations/s", "p50 ms", "p95 ms", "p99 ms", "vs stock", "Errors"],
             [
                 [
                     v["name"],
-                    _f(v["per_second"], 0),
-                    _f(v["latency"]["p50_ms"], 3),
-                    _f(v["latency"]["p95_ms"], 3),
-                    _f(v["latency"]["p99_ms"], 3),
+                    fmt(v["per_second"], 0),
+                    fmt(v["latency"]["p50_ms"], 3),
+                    fmt(v["latency"]["p95_ms"], 3),
+                    fmt(v["latency"]["p99_ms"], 3),
                     f"{v['per_second'] / stock['per_second']:.2f}x",
                     v["errors"],
                 ]
@@ -213,7 +136,7 @@ def render(results: dict[str, Any]) -> str:
             "record, one commit):",
             "",
         ]
-        lines += _table(
+        lines += table(
             [
                 "Database",
                 "Workers",
@@ -231,12 +154,12 @@ def render(results: dict[str, Any]) -> str:
                     db,
                     h["workers"],
                     h["concurrency"],
-                    _f(h["per_second"], 0),
-                    _f(h["latency"]["p50_ms"]),
-                    _f(h["latency"]["p95_ms"]),
-                    _f(h["latency"]["p99_ms"]),
+                    fmt(h["per_second"], 0),
+                    fmt(h["latency"]["p50_ms"]),
+                    fmt(h["latency"]["p95_ms"]),
+                    fmt(h["latency"]["p99_ms"]),
                     h["errors"],
-                    _f(h.get("server_cpu_ms_per_request"), 2),
+                    fmt(h.get("server_cpu_ms_per_request"), 2),
                     f"{h.get('machine_busy', 0):.0%}",
                 ]
                 for db, h in http.items()
@@ -255,7 +178,7 @@ def render(results: dict[str, Any]) -> str:
             "client CPU is the bench's aiohttp client per request (it runs on the same 2 cores).",
             "",
         ]
-        lines += _table(
+        lines += table(
             [
                 "Server",
                 "Writes go to",
@@ -275,15 +198,15 @@ def render(results: dict[str, Any]) -> str:
                     e["label"],
                     e["persists"],
                     e["processes"],
-                    _f(e["per_second"], 0),
-                    _f(e["latency"]["p50_ms"]),
-                    _f(e["latency"]["p95_ms"]),
-                    _f(e["latency"]["p99_ms"]),
+                    fmt(e["per_second"], 0),
+                    fmt(e["latency"]["p50_ms"]),
+                    fmt(e["latency"]["p95_ms"]),
+                    fmt(e["latency"]["p99_ms"]),
                     e["errors"],
                     f"{e['crawl']['expected'] - e['crawl']['missing']:,}/{e['crawl']['expected']:,}"
                     + ("" if e["crawl"]["correct"] else " **wrong**"),
-                    _f(e.get("server_cpu_ms_per_request"), 2),
-                    _f(e.get("client_cpu_ms_per_request"), 2),
+                    fmt(e.get("server_cpu_ms_per_request"), 2),
+                    fmt(e.get("client_cpu_ms_per_request"), 2),
                     f"{e.get('machine_busy', 0):.0%}",
                 ]
                 for e in scim
@@ -304,13 +227,13 @@ def render(results: dict[str, Any]) -> str:
         lines += [""]
         lines += ["Per step (p50 / p95 ms):", ""]
         steps = ["filter", "create", "get", "replace", "deactivate"]
-        lines += _table(
+        lines += table(
             ["Server", *steps],
             [
                 [
                     e["label"],
                     *[
-                        f"{_f(e['steps'][s]['p50_ms'])} / {_f(e['steps'][s]['p95_ms'])}"
+                        f"{fmt(e['steps'][s]['p50_ms'])} / {fmt(e['steps'][s]['p95_ms'])}"
                         for s in steps
                     ],
                 ]
@@ -339,17 +262,17 @@ def render(results: dict[str, Any]) -> str:
                     db,
                     f"{s['load']['agents']:,}",
                     f"{s['load']['load_seconds']} s",
-                    f"{_f(lat.get('filter', {}).get('p50_ms'), 2)} / {_f(lat.get('filter', {}).get('p99_ms'), 2)}",
-                    f"{_f(lat.get('last_pages', {}).get('p50_ms'))} / {_f(lat.get('last_pages', {}).get('p99_ms'))}",
-                    f"{_f(lat.get('patch', {}).get('p50_ms'), 2)} / {_f(lat.get('patch', {}).get('p99_ms'), 2)}",
-                    f"{imp.get('users_done', 0):,} users at {_f(imp.get('per_second'), 0)} req/s"
+                    f"{fmt(lat.get('filter', {}).get('p50_ms'), 2)} / {fmt(lat.get('filter', {}).get('p99_ms'), 2)}",
+                    f"{fmt(lat.get('last_pages', {}).get('p50_ms'))} / {fmt(lat.get('last_pages', {}).get('p99_ms'))}",
+                    f"{fmt(lat.get('patch', {}).get('p50_ms'), 2)} / {fmt(lat.get('patch', {}).get('p99_ms'), 2)}",
+                    f"{imp.get('users_done', 0):,} users at {fmt(imp.get('per_second'), 0)} req/s"
                     + (" (time limit)" if imp.get("stopped_early") else ""),
                     f"{rss.get('start_mib')} → {rss.get('after_warmup_mib')} → peak {rss.get('peak_mib')} → "
                     f"{rss.get('end_mib')}",
                     "yes" if rss.get("flat") else "**no**",
                 ]
             )
-        lines += _table(
+        lines += table(
             [
                 "Database",
                 "Agents",
@@ -372,7 +295,7 @@ def render(results: dict[str, Any]) -> str:
         lines += [f"- **failure**: {f}" for f in failures]
         lines += [""]
 
-    lines += _before_and_after(results)
+    lines += before_and_after(results)
     lines += profiling.markdown(results)
     if ANALYSIS.exists():
         lines += ["## Analysis", "", ANALYSIS.read_text().strip(), ""]
