@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///deskgate.db"
     """SQLAlchemy URL. `postgresql+psycopg://user:pass@host/db` for PostgreSQL."""
 
-    database_pool_size: int = Field(default=5, ge=1, le=100)
+    database_pool_size: int = Field(default=10, ge=1, le=100)
     """PostgreSQL: connections each worker process keeps open. Every worker has its own pool, so
     a node holds up to workers x (pool size + overflow): keep that under max_connections (100)."""
     database_pool_max_overflow: int = Field(default=5, ge=0, le=100)

@@ -56,8 +56,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-POOL_SIZE = 5
-"""PostgreSQL connections each worker process keeps open (config: DESKGATE_DATABASE_POOL_SIZE)."""
+POOL_SIZE = 10
+"""PostgreSQL connections each worker process keeps open (config: DESKGATE_DATABASE_POOL_SIZE).
+A worker is one core: more requests than this in flight on it only queue for the CPU, and a
+pool smaller than the usual load would open and close overflow connections all the time."""
 POOL_MAX_OVERFLOW = 5
 """Extra connections a worker may open under a burst, closed when returned."""
 POOL_RECYCLE_SECONDS = 1800
