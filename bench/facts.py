@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 PYTHON_PACKAGES = (
@@ -93,8 +94,32 @@ def load_average() -> tuple[float, float, float]:
     return os.getloadavg()
 
 
+def _commit() -> str | None:
+    """The checked-out commit (with `+dirty` for uncommitted changes), or None outside git."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) or None
+
+
 def collect() -> dict[str, Any]:
     return {
+        "commit": _commit(),
         "cpu_count": os.cpu_count(),
         "cpu_model": _cpu_model(),
         "memory_gib": _memory_gib(),

@@ -3,8 +3,8 @@
 py-spy runs with `--gil`, so only the thread holding the GIL is sampled: the profile is where the
 worker's CPU goes, not where its threads wait. Each worker's raw (collapsed) stacks are kept in
 `<work>/profiles/<name>.<pid>.txt`, and `<name>.summary.txt` lists the functions with the largest
-self and inclusive shares over all workers. py-spy is not a dependency of the bench: install it
-into the environment (`uv pip install py-spy`) to use this.
+self and inclusive shares over all workers. py-spy is in the bench dependency group. The report
+shows the top frames per workload, beside a `--before` run's (bench/cli.py).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def record(
     py_spy = _py_spy()
     profiles = results.setdefault("profiles", {})
     if py_spy is None:
-        profiles[name] = {"error": "py-spy is not installed (uv pip install py-spy)"}
+        profiles[name] = {"error": "py-spy is not installed (uv sync --group bench)"}
         yield
         return
     folder.mkdir(parents=True, exist_ok=True)
@@ -123,3 +123,76 @@ def render(summary: dict[str, Any]) -> str:
     lines += ["", "inclusive %:"]
     lines += [f"{pct:5.1f}  {frame}" for pct, frame in summary["inclusive"]]
     return "\n".join(lines) + "\n"
+
+
+# --- the report's "Profiles" section ----------------------------------------------------------
+
+TOP_FRAMES = 12
+_ROOTS = (
+    "(threading.py)",
+    "(multiprocessing/",
+    "(asyncio/",
+    "(uvloop/",
+    "(uvicorn/server.py)",
+    "(uvicorn/main.py)",
+    "(<string>)",
+    "(anyio/_backends/",
+    "(deskgate/web/server.py)",
+    "(bench/serve.py)",
+)
+
+
+def _top(summary: dict[str, Any], kind: str) -> list[str]:
+    if "error" in summary:
+        return [summary["error"]]
+    frames = summary.get(kind) or []
+    if kind == "inclusive":  # the roots of threads and the event loop say nothing: skip them
+        frames = [row for row in frames if not any(root in row[1] for root in _ROOTS)]
+    return [f"{pct:.1f}% {frame}" for pct, frame in frames[:TOP_FRAMES]]
+
+
+def markdown(results: dict[str, Any]) -> list[str]:
+    """Top frames per profiled workload; beside the `--before` run's when it has them."""
+    after = results.get("profiles") or {}
+    before = (results.get("before") or {}).get("profiles") or {}
+    if not after and not before:
+        return []
+    lines = [
+        "## Profiles",
+        "",
+        "py-spy `--gil` samples of deskgate's workers while each workload ran (`--profile`): where "
+        "the CPU goes, by function (self = in the function itself, inclusive = with its callees). "
+        "Raw stacks: `<work>/profiles/`.",
+        "",
+    ]
+    if before:
+        lines += [
+            f"Before: `{results['before'].get('command')}` on {results['before'].get('started_at')} "
+            f"(commit {results['before'].get('commit') or '?'}).",
+            "",
+        ]
+    for name in sorted(after.keys() | before.keys()):
+        lines += [f"### {name}", ""]
+        for kind in ("self", "inclusive"):
+            columns = (
+                [("before", before.get(name)), ("after", after.get(name))]
+                if before
+                else [("", after.get(name))]
+            )
+            shown = [
+                (
+                    f"{label + ': ' if label else ''}{kind} % ({summary.get('samples', 0):,} samples)",
+                    summary,
+                )
+                for label, summary in columns
+                if summary is not None
+            ]
+            tops = [_top(summary, kind) for _, summary in shown]
+            depth = max(len(top) for top in tops)
+            lines.append("| " + " | ".join(label for label, _ in shown) + " |")
+            lines.append("|" + "|".join(" --- " for _ in shown) + "|")
+            for i in range(depth):
+                cells = [top[i] if i < len(top) else "" for top in tops]
+                lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+            lines.append("")
+    return lines

@@ -1,5 +1,6 @@
 """The SCIM servers the Okta workload runs against, each started fresh and stopped after:
-deskgate (SQLite, PostgreSQL), scim2-server (in memory) and @boxyhq/saml-jackson's directory sync
+deskgate (SQLite, PostgreSQL), the floor (bench/peers/floor_server.py, SQLite), scim2-server (in
+memory) and @boxyhq/saml-jackson's directory sync
 (in memory, PostgreSQL, SQLite).
 
 A peer that cannot run here (no Node, no npm, an install that fails) is reported as unavailable
@@ -99,6 +100,42 @@ def scim2_server(*, log_dir: Path) -> Iterator[Target]:
             server=server,
             persists="memory",
             processes="uvicorn, 1 worker (in-memory store)",
+        )
+
+
+# --- the floor: a hand-written raw-ASGI server ------------------------------------------------
+
+
+@contextlib.contextmanager
+def floor(*, work: Path, log_dir: Path) -> Iterator[Target]:
+    """bench/peers/floor_server.py on a fresh SQLite file, one uvicorn process."""
+    port = procs.free_port()
+    token = secrets.token_urlsafe(24)
+    database = work / "floor.db"
+    for stale in (database, database.with_name("floor.db-wal"), database.with_name("floor.db-shm")):
+        stale.unlink(missing_ok=True)
+    argv = procs.uvicorn_argv("bench.peers.floor_server:create_app", port=port, workers=1)
+    with procs.start(
+        "floor",
+        argv,
+        log_path=log_dir / "floor.log",
+        port=port,
+        env={
+            "FLOOR_DB": str(database),
+            "FLOOR_TOKEN": token,
+            "FLOOR_BASE": f"http://{procs.HOST}:{port}/v2",
+            "PYTHONPATH": procs.repo_pythonpath(),
+        },
+        ready_url="{origin}/v2/ServiceProviderConfig",
+    ) as server:
+        yield Target(
+            key="floor",
+            label="floor: raw ASGI (SQLite)",
+            base_url=f"{server.origin}/v2",
+            token=token,
+            server=server,
+            persists="SQLite (WAL)",
+            processes="uvicorn, 1 process, no framework or ORM",
         )
 
 

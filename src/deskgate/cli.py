@@ -72,13 +72,19 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes, each on its own SO_REUSEPORT socket. "
+    "[default: DESKGATE_WORKERS, else one per CPU core]",
+)
 @click.option(
     "--demo",
     is_flag=True,
     help="Create a 'Demo' account on Scale Plus (once) and print its sign-in.",
 )
-def serve(host: str, port: int, workers: int, demo: bool) -> None:
+def serve(host: str, port: int, workers: int | None, demo: bool) -> None:
     """Apply migrations, then serve the web app."""
     from deskgate.web import server
 
@@ -104,7 +110,7 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
         factory=True,
         host=host,
         port=port,
-        workers=workers,
+        workers=workers or settings.workers or server.default_workers(),
         proxy_headers=True,
         log_level=settings.log_level.lower(),
         log_config=logs.logging_config(settings.log_level),  # JSON lines; no uvicorn access log

@@ -17,6 +17,12 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///deskgate.db"
     """SQLAlchemy URL. `postgresql+psycopg://user:pass@host/db` for PostgreSQL."""
 
+    database_pool_size: int = Field(default=10, ge=1, le=100)
+    """PostgreSQL: connections each worker process keeps open. Every worker has its own pool, so
+    a node holds up to workers x (pool size + overflow): keep that under max_connections (100)."""
+    database_pool_max_overflow: int = Field(default=5, ge=0, le=100)
+    """PostgreSQL: extra connections a worker may open under a burst."""
+
     base_url: str = "http://127.0.0.1:8000"
     """Public origin used to build every absolute URL (ACS, entity IDs, SCIM base URLs)."""
 
@@ -57,6 +63,8 @@ class Settings(BaseSettings):
     """Serves /metrics on the app's own port to `Authorization: Bearer <token>` only."""
     metrics_bind: str | None = None
     """`host:port` where a separate listener serves /metrics, without a token (e.g. 127.0.0.1:9100)."""
+    workers: int | None = Field(default=None, ge=1, le=256)
+    """`deskgate serve` worker processes (`--workers` wins); default: one per CPU this process may use."""
     log_level: str = Field(default="info", pattern="(?i)^(debug|info|warning|error|critical)$")
     shutdown_grace_seconds: int = Field(default=30, ge=0, le=3600)
     """On SIGTERM, how long in-flight requests get to finish before connections are closed."""

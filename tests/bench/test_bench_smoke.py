@@ -31,7 +31,7 @@ def _bench_args(tmp_path: Path) -> list[str]:
         "--out",
         str(tmp_path / "out"),
     ]
-    args += ["--peers", "scim2-server,jackson-mem" if WITH_NODE else "scim2-server"]
+    args += ["--peers", "floor,scim2-server,jackson-mem" if WITH_NODE else "floor,scim2-server"]
     if ON_POSTGRES:
         args += [
             "--databases",
@@ -57,7 +57,9 @@ def test_bench_smoke_run_completes_without_errors(tmp_path: Path) -> None:
 
     results = json.loads((tmp_path / "work" / "results.json").read_text())
     assert results["failures"] == []
-    assert (tmp_path / "out" / "benchmarks.md").read_text().startswith("# Benchmarks")
+    report = (tmp_path / "out" / "benchmarks.md").read_text()
+    assert report.startswith("# Benchmarks")
+    assert "| floor: raw ASGI (SQLite) |" in report
     assert (tmp_path / "out" / "benchmarks.png").stat().st_size > 0
 
     validators = results["saml_in_process"]["validators"]
@@ -67,7 +69,11 @@ def test_bench_smoke_run_completes_without_errors(tmp_path: Path) -> None:
         assert http["errors"] == 0 and http["requests"] == 20
 
     measured = {entry["key"]: entry for entry in results["scim"]}
-    expected = {"deskgate-postgresql" if ON_POSTGRES else "deskgate-sqlite", "scim2-server"}
+    expected = {
+        "deskgate-postgresql" if ON_POSTGRES else "deskgate-sqlite",
+        "floor",
+        "scim2-server",
+    }
     if WITH_NODE:
         # Jackson counts as measured or as unavailable with a reason (e.g. npm could not install it).
         unavailable = {u["what"] for u in results["unavailable"]}

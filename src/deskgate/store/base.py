@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import os
-import threading
 from typing import Annotated, Any
 
-from sqlalchemy import DateTime, MetaData, String, TypeDecorator, create_engine, event
+from sqlalchemy import DateTime, MetaData, String, TypeDecorator, create_engine
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+
+from deskgate.store import postgres_runtime, sqlite_runtime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -57,123 +56,69 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class SQLiteWriterTurn:
-    """Turns at an SQLite database's single write lock, for every worker process on the node.
-
-    deskgate's SQLite transactions take the write lock at BEGIN. Left to SQLite, a transaction
-    that finds it taken polls with sleeps growing to 100 ms (its busy handler) and loses the race
-    to whoever is awake: under load the slowest requests waited a second. Here they wait in
-    line instead — threads on a lock, processes on an flock(2) of a file beside the database —
-    and the kernel wakes the next one when the holder commits.
-    """
-
-    WAIT_SECONDS = 30  # then give up like SQLite's busy timeout: "database is locked"
-
-    def __init__(self, path: str) -> None:
-        # A plain Lock, not an RLock: FastAPI may begin a request's transaction in one threadpool
-        # thread and commit it in another, and any thread may release a Lock.
-        self._lock = threading.Lock()
-        try:
-            self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            self._fd = None  # read-only folder: fall back to SQLite's busy handler
-
-    def acquire(self) -> None:
-        if not self._lock.acquire(timeout=self.WAIT_SECONDS):
-            raise TimeoutError("timed out waiting for the SQLite write lock")
-        if self._fd is not None:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-            except BaseException:
-                self._lock.release()
-                raise
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._lock.release()
+POOL_SIZE = 10
+"""PostgreSQL connections each worker process keeps open (config: DESKGATE_DATABASE_POOL_SIZE).
+A worker is one core: more requests than this in flight on it only queue for the CPU, and a
+pool smaller than the usual load would open and close overflow connections all the time."""
+POOL_MAX_OVERFLOW = 5
+"""Extra connections a worker may open under a burst, closed when returned."""
+POOL_RECYCLE_SECONDS = 1800
+"""Connections older than this are replaced at checkout (a proxy or firewall may drop idle ones)."""
 
 
 def make_engine(
-    database_url: str, *, sqlite_write_lock_at_begin: bool = True, **kwargs: Any
+    database_url: str,
+    *,
+    sqlite_write_lock_at_begin: bool = True,
+    pool_size: int = POOL_SIZE,
+    max_overflow: int = POOL_MAX_OVERFLOW,
+    **kwargs: Any,
 ) -> Engine:
     """Engine with the per-backend settings deskgate relies on.
 
+    SQLite: see store/sqlite_runtime.py (writers take turns at BEGIN, readers never wait).
     `sqlite_write_lock_at_begin=False` gives plain deferred transactions, for tools that only
     read or that must not hold SQLite's single write lock while idle (test inspection).
+
+    PostgreSQL: a pool of `pool_size` (+ `max_overflow`) connections per worker process; a
+    connection the server closed is replaced at checkout (store/postgres_runtime.py).
     """
     if database_url.startswith("sqlite"):
         engine = create_engine(
             database_url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={
+                "check_same_thread": False,
+                "timeout": sqlite_runtime.BUSY_TIMEOUT_SECONDS,
+            },
             **kwargs,
         )
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            # WAL lets readers run beside the writer; foreign keys are off by default in SQLite.
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            if ":memory:" not in database_url:
-                cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        database = engine.url.database
-        turn = (
-            SQLiteWriterTurn(f"{database}-writer-turn")
-            if sqlite_write_lock_at_begin and database and database != ":memory:"
-            else None
-        )
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Any) -> None:
-            # Take the write lock at BEGIN: a read transaction that later writes would otherwise
-            # fail with "database is locked" when another writer committed in between.
-            if not sqlite_write_lock_at_begin:
-                conn.exec_driver_sql("BEGIN")
-                return
-            if turn is not None:
-                turn.acquire()
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            except BaseException:
-                if turn is not None:
-                    turn.release()
-                raise
-            conn.info["writer_turn"] = turn
-
-        def _end(conn: Any, statement: str) -> None:
-            # The driver is in autocommit mode (below), so the transaction is ours to end; doing
-            # it here lets the next writer in the moment it is over. SQLAlchemy's own
-            # commit()/rollback() that follows finds no transaction open and does nothing.
-            held = conn.info.pop("writer_turn", None)
-            try:
-                if conn.connection.dbapi_connection.in_transaction:
-                    conn.exec_driver_sql(statement)
-            finally:
-                if held is not None:
-                    held.release()
-
-        @event.listens_for(engine, "commit")
-        def _sqlite_commit(conn: Any) -> None:
-            _end(conn, "COMMIT")
-
-        @event.listens_for(engine, "rollback")
-        def _sqlite_rollback(conn: Any) -> None:
-            _end(conn, "ROLLBACK")
-
-        # pysqlite's own transaction handling would send BEGIN itself; let the event above do it.
-        @event.listens_for(engine, "connect")
-        def _sqlite_no_autobegin(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None
-
+        sqlite_runtime.configure(engine, writers_take_turns=sqlite_write_lock_at_begin)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    return create_engine(database_url, **kwargs)
+    kwargs.setdefault("pool_recycle", POOL_RECYCLE_SECONDS)
+    engine = create_engine(database_url, pool_size=pool_size, max_overflow=max_overflow, **kwargs)
+    postgres_runtime.configure(engine)
+    return engine
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+def read_only(engine: Engine) -> Engine:
+    """`engine` for transactions that only read: on SQLite they never wait for the write lock
+    (e.g. `with read_only(engine).connect() as conn:` for a readiness check)."""
+    return engine.execution_options(**{sqlite_runtime.READ_ONLY: True})
+
+
+class Sessions(sessionmaker[Session]):
+    """A sessionmaker whose sessions write by default; `sessions(write=False)` gives a read-only
+    one, which on SQLite never waits for the write lock (store/sqlite_runtime.py)."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(bind=engine, expire_on_commit=False, autoflush=True)
+        self._reader = read_only(engine)
+
+    def __call__(self, *, write: bool = True, **local_kw: Any) -> Session:
+        if not write:
+            local_kw.setdefault("bind", self._reader)
+        return super().__call__(**local_kw)
+
+
+def make_sessionmaker(engine: Engine) -> Sessions:
+    return Sessions(engine)

@@ -93,7 +93,11 @@ def _csrf_secret(settings: Settings, state_sessions: object) -> bytes:
 
 def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     """The deskgate ASGI app. The schema must already be migrated (`deskgate db upgrade`)."""
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or make_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_pool_max_overflow,
+    )
     sessions = make_sessionmaker(engine)
     templates = Jinja2Templates(directory=HERE / "templates")
     state = AppState(

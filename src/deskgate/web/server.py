@@ -6,6 +6,9 @@ IdP's provisioning agent) then lands almost entirely on one worker — measured 
 connections and 2 workers, 14 went to one, and the second core sat idle. With one SO_REUSEPORT
 socket per worker, Linux spreads new connections across the workers.
 
+`deskgate serve` runs one worker per CPU this process may use (`default_workers`): a worker is one
+Python process, so one core at most; with fewer, the other cores sit idle under load.
+
 Operations: with several workers, metrics are multiprocess (each worker writes its values to
 files under PROMETHEUS_MULTIPROC_DIR, a fresh directory made here unless the operator set one,
 and a scrape adds them up). `metrics_bind` serves /metrics on its own listener, from the parent.
@@ -23,6 +26,14 @@ import tempfile
 from typing import Any
 
 import uvicorn
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may run on (its affinity mask: a container's cpuset)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _listen(host: str, port: int, reuse_port: bool) -> socket.socket:
