@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from deskgate import metrics
 from deskgate.store import migrate
+from deskgate.store.base import read_only
 from deskgate.web.state import AppState
 
 router = APIRouter(include_in_schema=False)
@@ -33,7 +34,8 @@ def readyz(request: Request) -> JSONResponse:
     state: AppState = request.app.state.deskgate
     expected = _code_heads()
     try:
-        with state.engine.connect() as connection:
+        # Read-only: a probe never queues behind SQLite writers.
+        with read_only(state.engine).connect() as connection:
             current = migrate.current_revisions(connection)
     except Exception as problem:  # any failure to reach the database means "not ready"
         # The class only: a driver's message may name hosts and users.
