@@ -120,8 +120,17 @@ USER_SHAPES = [
     {"sort_by": "meta.created"},
     {"sort_by": "displayName"},
     {"sort_by": "active"},
+    {"filter": 'userName eq "USER012@example.com"'},  # one row, by the unique lookup
+    {"filter": 'userName eq "user004@example.com"'},  # deleted over SCIM: none
+    {"filter": 'userName eq "user012@example.com" and active eq true'},
 ]
-GROUP_SHAPES = [{}, {"filter": "externalId pr"}, {"sort_by": "externalId"}, {"sort_by": "id"}]
+GROUP_SHAPES = [
+    {},
+    {"filter": "externalId pr"},
+    {"sort_by": "externalId"},
+    {"sort_by": "id"},
+    {"filter": 'displayName eq "TEAM 03"'},
+]
 
 
 def shapes() -> list[tuple[ResourceKind, dict[str, str]]]:
@@ -138,7 +147,6 @@ def test_every_page_equals_the_offset_listing(
 ) -> None:
     conn = db.connection()
     total, _ = naive_page(conn, kind, listed, parse_list_query(kind, count="0", **shape))
-    assert total > 3
     for count in (1, 3, 10):
         for start in range(1, total + 3):
             query = parse_list_query(kind, start_index=start, count=count, **shape)
@@ -179,6 +187,17 @@ def test_a_continuation_after_changes_starts_after_the_last_row_seen(
     _, everyone = served_page(db, USER, listed, parse_list_query(USER, count=1000))
     assert following == everyone[3:8]  # not [5:10], which would skip two agents never listed
     db.rollback()
+
+
+def test_an_id_lookup_finds_its_one_row(db: Session, listed: str) -> None:
+    agent_id = db.scalar(
+        select(agents_table.c.id).where(agents_table.c.user_name == "user013@example.com")
+    )
+    for start, expected in ((1, [agent_id]), (2, [])):
+        query = parse_list_query(USER, filter=f'id eq "{agent_id}"', start_index=start)
+        assert served_page(db, USER, listed, query) == (1, expected)
+    query = parse_list_query(USER, filter=f'id eq "{agent_id.upper()}"')
+    assert served_page(db, USER, listed, query) == (0, [])  # ids are case-exact
 
 
 def test_pages_work_on_a_connection_too(engine: Engine, listed: str) -> None:

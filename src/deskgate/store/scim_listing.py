@@ -18,19 +18,20 @@ or a Connection.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Column as SAColumn
-from sqlalchemy import ColumnElement, Row, Table, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, func, literal, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import UnaryExpression
 
-from deskgate.scim.filter_ir import Const
+from deskgate.scim.filter_ir import Compare, CompareOp, Const
 from deskgate.scim.query import ListQuery, SortOrder
 from deskgate.store.models import AgentCount
 from deskgate.store.scim_filters import (
@@ -73,13 +74,32 @@ class _Listing:
     columns: Mapping[str, Column]
     default_order: Sequence[Any]
     id_column: Any
+    visible: Callable[[Any], list[ColumnElement[bool]]]
+    """The rows of an account a list can show."""
     member_of: Any = None
 
 
-_AGENTS = _Listing("User", agents_table, USER_COLUMNS, _AGENT_ORDER, agents_table.c.id)
-_GROUPS = _Listing(
-    "Group", groups_table, GROUP_COLUMNS, _GROUP_ORDER, groups_table.c.id, groups_table.c.id
+_AGENTS = _Listing(
+    "User",
+    agents_table,
+    USER_COLUMNS,
+    _AGENT_ORDER,
+    agents_table.c.id,
+    lambda account_id: [
+        agents_table.c.account_id == account_id,
+        agents_table.c.scim_deleted_at.is_(None),
+    ],
 )
+_GROUPS = _Listing(
+    "Group",
+    groups_table,
+    GROUP_COLUMNS,
+    _GROUP_ORDER,
+    groups_table.c.id,
+    lambda account_id: [groups_table.c.account_id == account_id],
+    member_of=groups_table.c.id,
+)
+_LISTINGS = {listing.kind: listing for listing in (_AGENTS, _GROUPS)}
 
 
 class _Continuations:
@@ -117,21 +137,16 @@ def agent_page(
     db: Session | Connection, account_id: str, query: ListQuery, fields: Sequence[Any]
 ) -> tuple[int, list[Row[Any]]]:
     """(visible agents matching the query, the `fields` of the requested page's agents)."""
-    where: list[ColumnElement[bool]] = [
-        agents_table.c.account_id == account_id,
-        agents_table.c.scim_deleted_at.is_(None),
-    ]
     unfiltered = query.filter is None or query.filter == Const(True)
     count = _VISIBLE_AGENTS_COUNT.where(_counts.c.account_id == account_id) if unfiltered else None
-    return _page(_connection(db), _AGENTS, account_id, query, where, fields, count)
+    return _page(_connection(db), _AGENTS, account_id, query, fields, count)
 
 
 def group_page(
     db: Session | Connection, account_id: str, query: ListQuery
 ) -> tuple[int, list[Row[Any]]]:
     """(groups matching the query, the `GROUP_FIELDS` of the requested page's groups)."""
-    where = [groups_table.c.account_id == account_id]
-    return _page(_connection(db), _GROUPS, account_id, query, where, GROUP_FIELDS, None)
+    return _page(_connection(db), _GROUPS, account_id, query, GROUP_FIELDS, None)
 
 
 def _connection(db: Session | Connection) -> Connection:
@@ -143,10 +158,16 @@ def _page(
     listing: _Listing,
     account_id: str,
     query: ListQuery,
-    where: list[ColumnElement[bool]],
     fields: Sequence[Any],
     count_stmt: Any,
 ) -> tuple[int, list[Row[Any]]]:
+    unique = _unique_match(listing, query)
+    if unique is not None:  # Okta's `userName eq`: one prebuilt statement, at most one row
+        attr, value = unique
+        stmt = _unique_lookup(listing.kind, attr, tuple(fields))
+        found = list(conn.execute(stmt, {"account_id": account_id, "value": value}))
+        return len(found), found if query.offset == 0 and query.count > 0 else []
+    where = listing.visible(account_id)
     if query.filter is not None:
         translate = FilterSQL(listing.columns, conn.dialect.name, member_of=listing.member_of)
         where.append(translate(query.filter))
@@ -208,3 +229,24 @@ def _plain_columns(order: Sequence[Any]) -> list[Any]:
             return []
         columns.append(term.element)
     return columns
+
+
+def _unique_match(listing: _Listing, query: ListQuery) -> tuple[str, str] | None:
+    """(attribute, stored value) when the filter is `eq` on an attribute no two listed rows
+    share (id, userName; a group's id, displayName): its one row or none is every page."""
+    node = query.filter
+    if not (isinstance(node, Compare) and node.op is CompareOp.EQ and isinstance(node.value, str)):
+        return None
+    column = listing.columns[node.attr]
+    if not column.unique or not (column.lowered or node.case_exact):
+        return None
+    return node.attr, node.value.lower() if column.lowered else node.value
+
+
+@functools.cache
+def _unique_lookup(kind: str, attr: str, fields: tuple[Any, ...]) -> Select[Any]:
+    listing = _LISTINGS[kind]
+    return select(*fields).where(
+        *listing.visible(bindparam("account_id")),
+        listing.columns[attr].expr == bindparam("value"),
+    )

@@ -153,6 +153,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("account_id", "slot", name=op.f("pk_agent_counts")),
     )
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite" and sa.inspect(bind).has_table("sqlite_stat1"):
+        # A database analysed before would otherwise plan with statistics for every index but
+        # this one, and pick it over the userName index to sort by userName.
+        op.execute("ANALYZE ix_agents_scim_listing")
     # Lock out writers while counting, so that no agent is missed between the count and the
     # triggers (SQLite's writers are already serialised).
     if op.get_bind().dialect.name == "postgresql":
