@@ -26,41 +26,41 @@ depends_on: str | Sequence[str] | None = None
 
 _LIVE = sa.text("scim_deleted_at IS NULL")
 
-_POSTGRESQL = [
-    # Add `delta` to the account's count in this connection's slot; nothing when the account is
-    # gone (its agents are being deleted with it: the count rows go by cascade).
-    """
-    CREATE FUNCTION agent_counts_add(account varchar, delta bigint) RETURNS void
-    LANGUAGE sql AS $$
-        INSERT INTO agent_counts (account_id, slot, agents)
-        SELECT id, pg_backend_pid() % 16, delta FROM accounts WHERE id = account
+_UPSERT = """
         ON CONFLICT (account_id, slot) DO UPDATE SET agents = agent_counts.agents + excluded.agents
-    $$
-    """,
-    """
+"""
+# Each function's statements are planned once per connection (PL/pgSQL caches their plans).
+_POSTGRESQL = [
+    f"""
     CREATE FUNCTION agent_counts_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        PERFORM agent_counts_add(account_id, count(*))
-        FROM inserted WHERE scim_deleted_at IS NULL GROUP BY account_id;
+        INSERT INTO agent_counts (account_id, slot, agents)
+        SELECT account_id, pg_backend_pid() % 16, count(*) FROM inserted
+        WHERE scim_deleted_at IS NULL GROUP BY account_id {_UPSERT};
         RETURN NULL;
     END $$
     """,
-    """
+    # Nothing for an account being deleted (its agents go with it, and its counts by cascade).
+    f"""
     CREATE FUNCTION agent_counts_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        PERFORM agent_counts_add(account_id, -count(*))
-        FROM deleted WHERE scim_deleted_at IS NULL GROUP BY account_id;
+        INSERT INTO agent_counts (account_id, slot, agents)
+        SELECT deleted.account_id, pg_backend_pid() % 16, -count(*) FROM deleted
+        JOIN accounts ON accounts.id = deleted.account_id
+        WHERE deleted.scim_deleted_at IS NULL GROUP BY deleted.account_id {_UPSERT};
         RETURN NULL;
     END $$
     """,
-    """
+    f"""
     CREATE FUNCTION agent_counts_updated() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF OLD.scim_deleted_at IS NULL THEN
-            PERFORM agent_counts_add(OLD.account_id, -1);
+            INSERT INTO agent_counts (account_id, slot, agents)
+            VALUES (OLD.account_id, pg_backend_pid() % 16, -1) {_UPSERT};
         END IF;
         IF NEW.scim_deleted_at IS NULL THEN
-            PERFORM agent_counts_add(NEW.account_id, 1);
+            INSERT INTO agent_counts (account_id, slot, agents)
+            VALUES (NEW.account_id, pg_backend_pid() % 16, 1) {_UPSERT};
         END IF;
         RETURN NULL;
     END $$
@@ -122,7 +122,6 @@ _DROP_POSTGRESQL = [
     "DROP FUNCTION agent_counts_updated()",
     "DROP FUNCTION agent_counts_deleted()",
     "DROP FUNCTION agent_counts_inserted()",
-    "DROP FUNCTION agent_counts_add(varchar, bigint)",
 ]
 _DROP_SQLITE = [
     "DROP TRIGGER agent_counts_update",
