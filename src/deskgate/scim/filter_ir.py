@@ -1,5 +1,5 @@
-"""The filter IR: what a parsed SCIM ``filter`` is, and the attributes it may name.
-
+"""The filter IR: what a parsed SCIM ``filter`` is, the attributes it may name, and
+the values and operators each attribute type allows.
 
 A filter is parsed by scim2-models (RFC 7644 §3.4.2.2 grammar, Entra's
 ``emails[type eq "work"].value eq "x"`` included) and turned into a small tree:
