@@ -97,3 +97,58 @@ def test_agents_written_under_0001_keep_their_identity(empty_database_url):
         assert match == "email"  # what 0001 connections did
     finally:
         engine.dispose()
+
+
+def test_0006_counts_the_agents_already_there(empty_database_url):
+    engine = make_engine(empty_database_url)
+    try:
+        config = migrate.alembic_config(empty_database_url)
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0005_scim_log_ip")
+            for account in ("acc_1", "acc_2"):
+                conn.execute(
+                    text(
+                        "INSERT INTO accounts (id, name, plan, sso_token, created_at) VALUES"
+                        " (:id, 'Acme', 'scale-plus', :id, CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": account},
+                )
+            for n, (account, deleted) in enumerate(
+                [("acc_1", False), ("acc_1", False), ("acc_1", True), ("acc_2", False)]
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO agents (id, account_id, user_name, user_name_normalized, emails,"
+                        " email, email_normalized, first_name, last_name, display_name, role,"
+                        " active, source, enterprise, version, created_at, updated_at,"
+                        " scim_deleted_at) VALUES (:id, :account, :name, :name, '[]', :name, :name,"
+                        " '', '', '', 'agent', :yes, 'scim', '{}', 1, CURRENT_TIMESTAMP,"
+                        " CURRENT_TIMESTAMP, :deleted)"
+                    ),
+                    {
+                        "id": f"agt_{n}",
+                        "account": account,
+                        "name": f"u{n}@example.com",
+                        "yes": True,
+                        "deleted": "2026-01-01 00:00:00" if deleted else None,
+                    },
+                )
+            conn.commit()
+            command.upgrade(config, "head")
+            conn.commit()
+            counts = conn.execute(
+                text("SELECT account_id, SUM(agents) FROM agent_counts GROUP BY account_id")
+            ).all()
+            assert sorted((account, int(n)) for account, n in counts) == [
+                ("acc_1", 2),
+                ("acc_2", 1),
+            ]
+            conn.execute(text("UPDATE agents SET scim_deleted_at = NULL WHERE id = 'agt_2'"))
+            total = conn.scalar(
+                text("SELECT SUM(agents) FROM agent_counts WHERE account_id = 'acc_1'")
+            )
+            assert total == 3
+            conn.rollback()
+    finally:
+        engine.dispose()

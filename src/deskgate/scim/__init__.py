@@ -6,7 +6,8 @@ what it returns:
 * :mod:`.records` - the shapes exchanged with storage (AgentRecord, GroupRecord,
   AgentFields, GroupFields, UserUpdate, GroupUpdate, MemberRef).
 * :mod:`.mapping` - POST/PUT bodies -> fields, records -> response bodies.
-* :mod:`.query` - ``filter``/paging/sorting -> ListQuery with a typed filter IR.
+* :mod:`.query` - paging/sorting/attributes -> ListQuery (re-exports the filter names).
+* :mod:`.filters` - a ``filter`` string -> the typed filter IR of :mod:`.filter_ir`.
 * :mod:`.evaluate` - the IR's reference semantics on records (for tests and fallbacks).
 * :mod:`.patch` - PATCH bodies -> UserUpdate / GroupUpdate.
 * :mod:`.discovery` - ServiceProviderConfig, ResourceTypes, Schemas.

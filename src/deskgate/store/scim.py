@@ -4,56 +4,34 @@ Every function takes the account id; nothing crosses accounts. Agents deleted ov
 (`Agent.scim_deleted_at` set) are invisible here: a later POST of their userName creates a
 new agent (RFC 7644 §3.6: the deleted resource's id stays 404).
 
-List queries translate the SCIM core's filter IR (`deskgate.scim.query`) to SQL, count with
-SQL and fetch one page with OFFSET/LIMIT in a stable, total order an index serves (agents by
-creation, groups by name; with `sortBy`, the key then the id). Nothing here loads a whole table
-or a whole large group unless asked to.
+List pages (filters, paging, totalResults) are `scim_listing`'s. Nothing here loads a whole
+table or a whole large group unless asked to.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
-    String,
+    Row,
     Table,
-    and_,
     bindparam,
-    case,
     delete,
-    exists,
-    false,
     func,
     insert,
-    literal,
-    not_,
-    or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from deskgate.scim.query import (
-    And,
-    Compare,
-    CompareOp,
-    Const,
-    Filter,
-    ListQuery,
-    Not,
-    Or,
-    Present,
-    SortOrder,
-)
+from deskgate.scim.query import ListQuery
 from deskgate.scim.records import AgentRecord, EmailEntry, GroupRecord, MemberRef
-from deskgate.store import batches
+from deskgate.store import batches, scim_listing
 from deskgate.store.models import (
     Account,
     Agent,
@@ -130,7 +108,7 @@ def agent_record(row: Any) -> AgentRecord:
     )
 
 
-def group_record(group: Group, members: Sequence[MemberRef]) -> GroupRecord:
+def group_record(group: Group | Row[Any], members: Sequence[MemberRef]) -> GroupRecord:
     return GroupRecord(
         id=group.id,
         display_name=group.display_name,
@@ -147,224 +125,12 @@ def normalize_group_name(display_name: str) -> str:
     return display_name.strip().lower()
 
 
-# --- filter IR -> SQL ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Column:
-    """How one canonical SCIM attribute is stored."""
-
-    expr: Any
-    nullable: bool = False
-    blank_is_unset: bool = False
-    """The column keeps "" for "no value" (name parts, display name)."""
-    lowered: bool = False
-    """The column holds a lower-cased copy: compare it with a lower-cased operand."""
-
-
-_USER_COLUMNS: Mapping[str, _Column] = {
-    "id": _Column(_agents.c.id),
-    "userName": _Column(_agents.c.user_name_normalized, lowered=True),
-    "emails.value": _Column(_agents.c.email_normalized, lowered=True, blank_is_unset=True),
-    "externalId": _Column(_agents.c.external_id, nullable=True, blank_is_unset=True),
-    "displayName": _Column(_agents.c.display_name, blank_is_unset=True),
-    "name.givenName": _Column(_agents.c.first_name, blank_is_unset=True),
-    "name.familyName": _Column(_agents.c.last_name, blank_is_unset=True),
-    "active": _Column(_agents.c.active),
-    "title": _Column(_agents.c.title, nullable=True, blank_is_unset=True),
-    "locale": _Column(_agents.c.locale, nullable=True, blank_is_unset=True),
-    "meta.created": _Column(_agents.c.created_at),
-    "meta.lastModified": _Column(_agents.c.updated_at),
-}
-
-_MEMBERS_VALUE = "members.value"
-
-_GROUP_COLUMNS: Mapping[str, _Column] = {
-    "id": _Column(Group.id),
-    "displayName": _Column(Group.display_name_normalized, lowered=True),
-    "externalId": _Column(Group.external_id, nullable=True, blank_is_unset=True),
-    _MEMBERS_VALUE: _Column(GroupMember.agent_id),
-    "meta.created": _Column(Group.created_at),
-    "meta.lastModified": _Column(Group.updated_at),
-}
-
-
-def _has_value(column: _Column) -> ColumnElement[bool] | None:
-    """SQL for "the attribute has a value" (None: it always has one)."""
-    terms = []
-    if column.nullable:
-        terms.append(column.expr.is_not(None))
-    if column.blank_is_unset:
-        terms.append(column.expr != "")
-    return and_(*terms) if terms else None
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-class _FilterSQL:
-    """Translate the core's filter IR for one resource type and one SQL dialect.
-
-    Logic is two-valued (see `deskgate.scim.query`): a comparison on an absent attribute is
-    false, so each comparison on a nullable column is guarded by "is present", and NOT then
-    negates a plain true/false.
-    """
-
-    def __init__(self, columns: Mapping[str, _Column], dialect: str, member_of: Any = None) -> None:
-        self.columns = columns
-        self.sqlite = dialect == "sqlite"
-        self.member_of = member_of
-        """Group.id, for `members.value` (an EXISTS on the membership table)."""
-
-    def __call__(self, expr: Filter) -> ColumnElement[bool]:
-        if isinstance(expr, Const):
-            return true() if expr.value else false()
-        if isinstance(expr, And):
-            return and_(*(self(term) for term in expr.terms))
-        if isinstance(expr, Or):
-            return or_(*(self(term) for term in expr.terms))
-        if isinstance(expr, Not):
-            return not_(self(expr.expr))
-        if isinstance(expr, Present):
-            return self._present(expr.attr)
-        if isinstance(expr, Compare):
-            return self._compare(expr)
-        raise TypeError(f"unknown filter node {expr!r}")  # pragma: no cover - the IR is closed
-
-    def _column(self, attr: str) -> _Column:
-        return self.columns[attr]  # the core only emits whitelisted attributes
-
-    def _members(self, condition: ColumnElement[bool]) -> ColumnElement[bool]:
-        return exists().where(GroupMember.group_id == self.member_of, condition)
-
-    def _present(self, attr: str) -> ColumnElement[bool]:
-        if attr == _MEMBERS_VALUE:
-            return self._members(true())
-        guard = _has_value(self._column(attr))
-        return true() if guard is None else guard
-
-    def _compare(self, node: Compare) -> ColumnElement[bool]:
-        column = self._column(node.attr)
-        condition = self._operator(column, node)
-        if node.attr == _MEMBERS_VALUE:
-            return self._members(condition)
-        guard = _has_value(column)
-        return condition if guard is None else and_(guard, condition)
-
-    def _operator(self, column: _Column, node: Compare) -> ColumnElement[bool]:
-        value = node.value
-        left = column.expr
-        if not isinstance(value, str):  # booleans and datetimes: eq and ordering only
-            return _ORDERING[node.op](left, value)
-        if column.lowered:
-            value = value.lower()
-        elif not node.case_exact:
-            left = func.lower(left)
-            value_expr: Any = func.lower(literal(value))
-            if node.op in _SUBSTRING:
-                return left.like(func.lower(literal(_pattern(node.op, value))), escape="\\")
-            return _ORDERING[node.op](left, value_expr)
-        if node.op in _SUBSTRING:
-            return self._substring_exact(left, node.op, value)
-        return _ORDERING[node.op](left, value)
-
-    def _substring_exact(self, left: Any, op: CompareOp, value: str) -> ColumnElement[bool]:
-        """co/sw/ew that respect case: SQLite's LIKE ignores ASCII case, PostgreSQL's does not."""
-        if not self.sqlite:
-            like: ColumnElement[bool] = left.like(_pattern(op, value), escape="\\")
-            return like
-        if not value:
-            return true()
-        if op is CompareOp.CO:
-            return func.instr(left, value) > 0
-        if op is CompareOp.SW:
-            return func.substr(left, 1, len(value)) == value
-        return func.substr(left, -len(value)) == value
-
-
-_SUBSTRING = {CompareOp.CO, CompareOp.SW, CompareOp.EW}
-
-_ORDERING: Mapping[CompareOp, Callable[[Any, Any], ColumnElement[bool]]] = {
-    CompareOp.EQ: lambda left, right: left == right,
-    CompareOp.GT: lambda left, right: left > right,
-    CompareOp.GE: lambda left, right: left >= right,
-    CompareOp.LT: lambda left, right: left < right,
-    CompareOp.LE: lambda left, right: left <= right,
-}
-
-
-def _pattern(op: CompareOp, value: str) -> str:
-    escaped = _escape_like(value)
-    if op is CompareOp.CO:
-        return f"%{escaped}%"
-    if op is CompareOp.SW:
-        return f"{escaped}%"
-    return f"%{escaped}"
-
-
-_INDEXED_EQUALITY = {"id", "userName", "externalId", "displayName"}
-"""Attributes whose `eq` an index answers (agents: id, email, external id; groups: id, name,
-external id)."""
-
-
-def _pins_few_rows(expr: Filter | None) -> bool:
-    """Whether the filter is, or is and-ed with, an `eq` on an indexed attribute (Okta's
-    `userName eq`, Entra's `externalId eq`): its few rows are cheaper to sort than to find by
-    walking an index in the default order (which SQLite, without statistics, would choose)."""
-    terms = expr.terms if isinstance(expr, And) else (expr,)
-    return any(
-        isinstance(term, Compare) and term.op is CompareOp.EQ and term.attr in _INDEXED_EQUALITY
-        for term in terms
-    )
-
-
-def _order_by(
-    columns: Mapping[str, _Column], query: ListQuery, default: Sequence[Any], id_column: Any
-) -> list[Any]:
-    """The sort key (absent values last when ascending), then the id for a stable order.
-    Without `sortBy`: `default`, a total order an index of the table serves."""
-    descending = query.sort_order is SortOrder.DESCENDING
-    if query.sort_by is None:
-        if _pins_few_rows(query.filter):
-            default = (id_column,)
-        return [term.desc() if descending else term.asc() for term in default]
-    column = columns[query.sort_by.attr]
-    key = column.expr
-    if not query.sort_by.case_exact and not column.lowered and isinstance(key.type, String):
-        key = func.lower(key)
-    terms: list[Any] = []
-    guard = _has_value(column)
-    if guard is not None:
-        absent = case((guard, 0), else_=1)
-        terms.append(absent.desc() if descending else absent.asc())
-    terms.append(key.desc() if descending else key.asc())
-    terms.append(id_column.desc() if descending else id_column.asc())
-    return terms
-
-
-def _page(
-    db: Session | Connection, stmt: Select[Any], count_stmt: Select[Any], query: ListQuery
-) -> tuple[int, list[Any]]:
-    """(total matches, the rows of the requested page). Skips the COUNT when the page says it all."""
-    if query.count == 0:
-        return db.scalar(count_stmt) or 0, []
-    rows = list(db.execute(stmt.offset(query.offset).limit(query.count)))
-    if len(rows) < query.count and (rows or query.offset == 0):
-        return query.offset + len(rows), rows  # the last page: nothing after it
-    return db.scalar(count_stmt) or 0, rows
-
-
 # --- agents ---------------------------------------------------------------------------------
 
 
 def _visible_agents(account_id: Any) -> list[ColumnElement[bool]]:
     return [_agents.c.account_id == account_id, _agents.c.scim_deleted_at.is_(None)]
 
-
-_AGENT_ORDER = (_agents.c.created_at, _agents.c.id)
-"""Creation order (ids are time-ordered too, but only `ix_agents_scim_listing` can serve an
-ORDER BY within an account's visible agents without sorting them all)."""
 
 _GET_AGENT = select(*_AGENT_COLUMNS).where(
     _agents.c.id == bindparam("agent_id"), *_visible_agents(bindparam("account_id"))
@@ -436,14 +202,10 @@ def update_agent(db: Session, account_id: str, agent_id: str, values: Mapping[st
     )
 
 
-def list_agents(db: Session, account_id: str, query: ListQuery) -> tuple[int, list[AgentRecord]]:
-    where = _visible_agents(account_id)
-    if query.filter is not None:
-        where.append(_FilterSQL(_USER_COLUMNS, db.get_bind().dialect.name)(query.filter))
-    order = _order_by(_USER_COLUMNS, query, _AGENT_ORDER, _agents.c.id)
-    stmt = select(*_AGENT_COLUMNS).where(*where).order_by(*order)
-    count_stmt = select(func.count()).select_from(_agents).where(*where)
-    total, rows = _page(db.connection(), stmt, count_stmt, query)
+def list_agents(
+    db: Session | Connection, account_id: str, query: ListQuery
+) -> tuple[int, list[AgentRecord]]:
+    total, rows = scim_listing.agent_page(db, account_id, query, _AGENT_COLUMNS)
     return total, [agent_record(row) for row in rows]
 
 
@@ -501,10 +263,6 @@ def admins_among(
 # --- groups ---------------------------------------------------------------------------------
 
 
-_GROUP_ORDER = (Group.display_name_normalized,)
-"""By name: unique per account, and the unique index on (account_id, name) serves the order."""
-
-
 def get_group(
     db: Session, account_id: str, group_id: str, *, for_update: bool = False
 ) -> Group | None:
@@ -514,16 +272,11 @@ def get_group(
     return db.scalar(stmt)
 
 
-def list_groups(db: Session, account_id: str, query: ListQuery) -> tuple[int, list[Group]]:
-    where: list[ColumnElement[bool]] = [Group.account_id == account_id]
-    if query.filter is not None:
-        translate = _FilterSQL(_GROUP_COLUMNS, db.get_bind().dialect.name, member_of=Group.id)
-        where.append(translate(query.filter))
-    order = _order_by(_GROUP_COLUMNS, query, _GROUP_ORDER, Group.id)
-    stmt = select(Group).where(*where).order_by(*order)
-    count_stmt = select(func.count()).select_from(Group).where(*where)
-    total, rows = _page(db, stmt, count_stmt, query)
-    return total, [row[0] for row in rows]
+def list_groups(
+    db: Session | Connection, account_id: str, query: ListQuery
+) -> tuple[int, list[Row[Any]]]:
+    """(matches, the page's groups as rows of `scim_listing.GROUP_FIELDS`)."""
+    return scim_listing.group_page(db, account_id, query)
 
 
 def members_of(db: Session, group_ids: Collection[str]) -> dict[str, list[MemberRef]]:
