@@ -174,10 +174,12 @@ def consume_request(
 
 
 # One INSERT that does nothing on a duplicate key, on either backend: no SAVEPOINT, no flush.
+# Its row count says which happened (SQLAlchemy keeps it for an INSERT only when asked).
 _REMEMBER_ASSERTION = {
     "sqlite": sqlite_insert(_seen).on_conflict_do_nothing(),
     "postgresql": postgresql_insert(_seen).on_conflict_do_nothing(),
 }
+_ROWCOUNT = {"preserve_rowcount": True}
 
 
 def remember_assertion(
@@ -190,6 +192,7 @@ def remember_assertion(
     result = db.execute(
         _REMEMBER_ASSERTION[db.get_bind().dialect.name],
         {"account_id": account_id, "assertion_id": assertion_id, "expires_at": keep_until},
+        execution_options=_ROWCOUNT,
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
