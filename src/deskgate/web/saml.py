@@ -176,11 +176,13 @@ def _finish_login(
             base_url=state.settings.base_url,
             clock_skew=_clock_skew(state),
         )
-        # End the read here: the response is validated outside any transaction (on SQLite,
-        # without the write lock every other request waits for).
-        db.commit()
         if isinstance(config, SSOFailure):
             return config
+        if state.engine.dialect.name == "sqlite":
+            # End the read here, so that the response is validated without the write lock
+            # every other request waits for. (PostgreSQL holds nothing for a read: one
+            # transaction there spares a BEGIN, a COMMIT and a pool checkout.)
+            db.commit()
         outcome = sso_sign_in.finish_login(
             db,
             config,
