@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from deskgate.saml.certs import normalize_certificate_pem
-from deskgate.services import metadata_fetch, sso
+from deskgate.services import metadata_fetch, sso, sso_refresh
 from deskgate.store import accounts as account_store
 from deskgate.store.base import make_sessionmaker
 from deskgate.store.models import SSOConnection
@@ -71,7 +71,7 @@ def test_broken_connections_do_not_stall_the_others(idp_server, engine, db, make
     sessions = make_sessionmaker(engine)
     first_pass = START + dt.timedelta(days=1, minutes=5)
 
-    assert sso.refresh_stale_metadata(sessions, _fetch, first_pass) == 1
+    assert sso_refresh.refresh_stale_metadata(sessions, _fetch, first_pass) == 1
 
     rolled = _connection(db, healthy)
     assert rolled.idp_certificates == [
@@ -90,12 +90,15 @@ def test_broken_connections_do_not_stall_the_others(idp_server, engine, db, make
 
     # The broken ones wait before their next try instead of being fetched on every pass ...
     asked = len(idp_server.requests)
-    assert sso.refresh_stale_metadata(sessions, _fetch, first_pass + dt.timedelta(hours=1)) == 0
+    assert (
+        sso_refresh.refresh_stale_metadata(sessions, _fetch, first_pass + dt.timedelta(hours=1))
+        == 0
+    )
     assert len(idp_server.requests) == asked
     # ... and once fixed, the next try after the wait picks the metadata up and clears the error.
     idp_server.routes["/space"] = (200, idp_metadata(f.keypair("idp-rollover")).encode(), {})
-    later = first_pass + sso.METADATA_RETRY_AFTER + dt.timedelta(minutes=1)
-    assert sso.refresh_stale_metadata(sessions, _fetch, later) == 1
+    later = first_pass + sso_refresh.METADATA_RETRY_AFTER + dt.timedelta(minutes=1)
+    assert sso_refresh.refresh_stale_metadata(sessions, _fetch, later) == 1
     fixed = _connection(db, space)
     assert (fixed.metadata_error, fixed.metadata_refresh_failed_at, fixed.metadata_fetched_at) == (
         None,
@@ -117,7 +120,7 @@ def test_an_unexpected_failure_is_recorded_on_its_connection(idp_server, engine,
         return _fetch(url)
 
     when = START + dt.timedelta(days=2)
-    assert sso.refresh_stale_metadata(make_sessionmaker(engine), fetch, when) == 1
+    assert sso_refresh.refresh_stale_metadata(make_sessionmaker(engine), fetch, when) == 1
     assert "unexpected error (RuntimeError)" in _connection(db, first).metadata_error
     assert _connection(db, second).metadata_fetched_at == when
 
@@ -128,7 +131,7 @@ def test_the_admin_sees_when_and_why_the_refresh_failed(
     base = f"http://127.0.0.1:{idp_server.port}"
     account = _connect(db, make_account, f"{base}/md", START)
     idp_server.routes["/md"] = (200, b"<html>maintenance</html>", {})
-    sso.refresh_stale_metadata(
+    sso_refresh.refresh_stale_metadata(
         make_sessionmaker(engine), _fetch, START + dt.timedelta(days=1, hours=1)
     )
 

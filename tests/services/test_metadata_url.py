@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from deskgate.errors import InvalidInput
 from deskgate.saml.certs import normalize_certificate_pem
-from deskgate.services import metadata_fetch, sso
+from deskgate.services import metadata_fetch, sso, sso_refresh
 from deskgate.store import accounts as account_store
 from deskgate.store.base import make_sessionmaker
 from deskgate.store.models import SSOConnection
@@ -74,10 +74,15 @@ def test_stale_metadata_is_refreshed_and_a_failed_refresh_keeps_the_working_conf
     def fetch(url: str) -> bytes:
         return metadata_fetch.fetch_metadata(url, allow_private=True)
 
-    assert sso.refresh_stale_metadata(sessions, fetch, now + dt.timedelta(hours=1)) == 0  # fresh
+    assert (
+        sso_refresh.refresh_stale_metadata(sessions, fetch, now + dt.timedelta(hours=1)) == 0
+    )  # fresh
     # The IdP rolled over to a new signing key: the daily refresh picks it up.
     routes["/md"] = (200, idp_metadata(f.keypair("idp-rollover")).encode(), {})
-    assert sso.refresh_stale_metadata(sessions, fetch, now + dt.timedelta(days=1, minutes=1)) == 1
+    assert (
+        sso_refresh.refresh_stale_metadata(sessions, fetch, now + dt.timedelta(days=1, minutes=1))
+        == 1
+    )
     db.rollback()
     connection = db.get(SSOConnection, account.id)
     assert connection.idp_entity_id == IDP_ENTITY
@@ -87,7 +92,10 @@ def test_stale_metadata_is_refreshed_and_a_failed_refresh_keeps_the_working_conf
     rolled = list(connection.idp_certificates)
     # Then the URL breaks: the working certificates stay, the error is recorded for the admin.
     routes.pop("/md")
-    assert sso.refresh_stale_metadata(sessions, fetch, now + dt.timedelta(days=2, minutes=2)) == 0
+    assert (
+        sso_refresh.refresh_stale_metadata(sessions, fetch, now + dt.timedelta(days=2, minutes=2))
+        == 0
+    )
     db.rollback()
     connection = db.scalars(
         select(SSOConnection).where(SSOConnection.account_id == account.id)

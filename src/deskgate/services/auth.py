@@ -21,7 +21,8 @@ from deskgate.store import accounts as account_store
 from deskgate.store import agents as agent_store
 from deskgate.store import sessions as session_store
 from deskgate.store import throttle
-from deskgate.store.models import Account, Agent, AgentSession, Role
+from deskgate.store.models import Account, Agent, Role
+from deskgate.store.sessions import SessionAccount, SessionAgent, SessionInfo
 
 WRONG_CREDENTIALS = "That email and password don't match. Check both and try again."
 SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=5)
@@ -48,14 +49,26 @@ class SignedIn:
 
 @dataclass(frozen=True)
 class CurrentSession:
-    session: AgentSession
-    agent: Agent
+    """A live session, read in one query: plain values, nothing loaded into the ORM session."""
+
+    session: SessionInfo
+    agent: SessionAgent
+    account: SessionAccount
+
+
+@dataclass(frozen=True)
+class AdminSession:
+    """An admin's session on the admin pages, with the account loaded for changing it."""
+
+    session: SessionInfo
+    agent: SessionAgent
     account: Account
 
 
 def start_session(
     db: Session,
-    agent: Agent,
+    agent_id: str,
+    account_id: str,
     *,
     method: str,
     policy: SessionPolicy,
@@ -63,18 +76,21 @@ def start_session(
     ip: str | None,
     user_agent: str | None,
     not_after: dt.datetime | None = None,
+    renamed: agent_store.Names | None = None,
 ) -> str:
     """Create a session for an agent already authenticated; return the cookie value.
 
     `not_after` caps the session's end (the IdP's SessionNotOnOrAfter): it ends at the earlier
-    of that and our own lifetime."""
+    of that and our own lifetime. `renamed`: names from the assertion, written with the sign-in
+    time in the same UPDATE."""
     cookie_value = new_token(32)
     expires_at = now + policy.lifetime
     if not_after is not None:
         expires_at = min(expires_at, not_after)
     session_store.add(
         db,
-        agent=agent,
+        agent_id=agent_id,
+        account_id=account_id,
         token_hash=hash_token(cookie_value),
         method=method,
         now=now,
@@ -82,7 +98,7 @@ def start_session(
         ip=ip,
         user_agent=user_agent,
     )
-    agent_store.touch_sign_in(db, agent, now)
+    agent_store.touch_sign_in(db, agent_id, now, renamed=renamed)
     return cookie_value
 
 
@@ -181,7 +197,8 @@ def password_sign_in(
     # which earlier failures stop counting for this account only (see _check_throttle).
     cookie_value = start_session(
         db,
-        agent,
+        agent.id,
+        agent.account_id,
         method="password",
         policy=session_policy,
         now=now,
@@ -193,7 +210,10 @@ def password_sign_in(
 
 
 def current_session(db: Session, cookie_value: str, now: dt.datetime) -> CurrentSession | None:
-    """The live session for a cookie value, or None (unknown, expired, agent inactive)."""
+    """The live session for a cookie value, or None (unknown, expired, agent inactive).
+
+    Read from the database every time (one indexed query): a revoked session or a deactivated
+    agent is out at the next request, on every node."""
     found = session_store.find(db, hash_token(cookie_value))
     if found is None:
         return None

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from deskgate.saml.attributes import AgentProfile
 from deskgate.store import agents as agent_store
-from deskgate.store.models import Agent, SignInMatch
+from deskgate.store.agents import SignInAgent
+from deskgate.store.models import SignInMatch
 
 IDP_ATTRIBUTE_HINTS: dict[str, str] = {
     SignInMatch.USER_NAME.value: (
@@ -40,7 +41,7 @@ class Match:
 
     key: str | None
     """The value looked up (NameID or email), for the attempt record."""
-    agent: Agent | None = None
+    agent: SignInAgent | None = None
     refusal: tuple[str, str] | None = None
     """(reason_code, detail for the admin)."""
 

@@ -4,15 +4,34 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from deskgate import ids
 from deskgate.display_text import for_display
 from deskgate.store import batches
-from deskgate.store.models import LoginAttempt, SAMLRequest, SeenAssertion, SSOConnection, SSODomain
+from deskgate.store.models import (
+    Account,
+    LoginAttempt,
+    SAMLRequest,
+    SeenAssertion,
+    SSOConnection,
+    SSODomain,
+)
+
+# The sign-in path runs Core statements built once here (SQLAlchemy then reuses their compiled
+# form), on the tables rather than the mapped classes: no ORM unit of work, plain rows back.
+_accounts: Table = Account.__table__  # type: ignore[assignment]
+_connections: Table = SSOConnection.__table__  # type: ignore[assignment]
+_requests: Table = SAMLRequest.__table__  # type: ignore[assignment]
+_seen: Table = SeenAssertion.__table__  # type: ignore[assignment]
+_attempts: Table = LoginAttempt.__table__  # type: ignore[assignment]
 
 
 def _ip(ip: str | None) -> str | None:
@@ -21,6 +40,47 @@ def _ip(ip: str | None) -> str | None:
 
 def connection(db: Session, account_id: str) -> SSOConnection | None:
     return db.get(SSOConnection, account_id)
+
+
+_SIGN_IN_CONNECTION = (
+    select(
+        _accounts.c.id.label("account_id"),
+        _accounts.c.name.label("account_name"),
+        _accounts.c.plan,
+        _connections.c.account_id.label("connection_id"),
+        _connections.c.enabled,
+        _connections.c.idp_kind,
+        _connections.c.idp_entity_id,
+        _connections.c.idp_sso_url,
+        _connections.c.idp_sso_binding,
+        _connections.c.allow_idp_initiated,
+        _connections.c.jit_enabled,
+        _connections.c.jit_role,
+        _connections.c.allow_sha1,
+        _connections.c.email_domains,
+        _connections.c.sign_in_match,
+        _connections.c.updated_at,
+    )
+    .select_from(_accounts.outerjoin(_connections, _connections.c.account_id == _accounts.c.id))
+    .where(_accounts.c.sso_token == bindparam("sso_token"))
+)
+_CONNECTION_KEYS = select(
+    _connections.c.sp_private_key_pem,
+    _connections.c.sp_certificate_pem,
+    _connections.c.idp_certificates,
+).where(_connections.c.account_id == bindparam("account_id"))
+
+
+def sign_in_connection(db: Session, sso_token: str) -> Row[*tuple[Any, ...]] | None:
+    """The account with this SSO token and its connection's settings (None columns when it has
+    no connection), in one indexed query; the keys and certificates are left out (see
+    `connection_keys`)."""
+    return db.execute(_SIGN_IN_CONNECTION, {"sso_token": sso_token}).first()
+
+
+def connection_keys(db: Session, account_id: str) -> Row[*tuple[Any, ...]] | None:
+    """(sp_private_key_pem, sp_certificate_pem, idp_certificates) of the account's connection."""
+    return db.execute(_CONNECTION_KEYS, {"account_id": account_id}).first()
 
 
 def connections_with_metadata_url(
@@ -45,6 +105,22 @@ def connections_with_metadata_url(
     ).all()
 
 
+_ADD_REQUEST = insert(_requests)
+_OUTSTANDING = select(func.count(), func.min(_requests.c.expires_at)).where(
+    _requests.c.account_id == bindparam("account_id"),
+    _requests.c.ip == bindparam("ip"),
+    _requests.c.expires_at > bindparam("now"),
+)
+_CONSUME_REQUEST = (
+    delete(_requests)
+    .where(
+        _requests.c.id == bindparam("request_id"),
+        _requests.c.account_id == bindparam("account_id"),
+    )
+    .returning(_requests.c.relay_state, _requests.c.expires_at)
+)
+
+
 def add_request(
     db: Session,
     *,
@@ -55,15 +131,16 @@ def add_request(
     ttl: dt.timedelta,
     ip: str | None = None,
 ) -> None:
-    db.add(
-        SAMLRequest(
-            id=request_id,
-            account_id=account_id,
-            relay_state=next_path,
-            created_at=now,
-            expires_at=now + ttl,
-            ip=_ip(ip),
-        )
+    db.execute(
+        _ADD_REQUEST,
+        {
+            "id": request_id,
+            "account_id": account_id,
+            "relay_state": next_path,
+            "created_at": now,
+            "expires_at": now + ttl,
+            "ip": _ip(ip),
+        },
     )
 
 
@@ -72,33 +149,37 @@ def outstanding_requests(
 ) -> tuple[int, dt.datetime | None]:
     """(unexpired requests this IP started for the account, when the first of them expires)."""
     count, first_expiry = db.execute(
-        select(func.count(), func.min(SAMLRequest.expires_at)).where(
-            SAMLRequest.account_id == account_id,
-            SAMLRequest.ip == _ip(ip),
-            SAMLRequest.expires_at > now,
-        )
+        _OUTSTANDING, {"account_id": account_id, "ip": _ip(ip), "now": now}
     ).one()
     return int(count), first_expiry
 
 
+@dataclass(frozen=True)
+class ConsumedRequest:
+    relay_state: str | None
+
+
 def consume_request(
     db: Session, account_id: str, request_id: str, now: dt.datetime
-) -> SAMLRequest | None:
-    """Delete and return the outstanding request, if it is this account's and not expired.
+) -> ConsumedRequest | None:
+    """Delete the outstanding request and return what it kept, if it is this account's and not
+    expired.
 
     The DELETE … RETURNING is atomic: of two responses to one request, only one gets the row.
     """
-    row = db.execute(
-        delete(SAMLRequest)
-        .where(SAMLRequest.id == request_id, SAMLRequest.account_id == account_id)
-        .returning(SAMLRequest.relay_state, SAMLRequest.expires_at)
-    ).first()
-    if row is None:
+    row = db.execute(_CONSUME_REQUEST, {"request_id": request_id, "account_id": account_id}).first()
+    if row is None or row.expires_at <= now:
         return None
-    request = SAMLRequest(
-        id=request_id, account_id=account_id, relay_state=row[0], expires_at=row[1]
-    )
-    return request if request.expires_at > now else None
+    return ConsumedRequest(relay_state=row.relay_state)
+
+
+# One INSERT that does nothing on a duplicate key, on either backend: no SAVEPOINT, no flush.
+# Its row count says which happened (SQLAlchemy keeps it for an INSERT only when asked).
+_REMEMBER_ASSERTION = {
+    "sqlite": sqlite_insert(_seen).on_conflict_do_nothing(),
+    "postgresql": postgresql_insert(_seen).on_conflict_do_nothing(),
+}
+_ROWCOUNT = {"preserve_rowcount": True}
 
 
 def remember_assertion(
@@ -108,16 +189,12 @@ def remember_assertion(
 
     The primary key (account, assertion id) decides, so app nodes sharing one database agree.
     """
-    try:
-        with db.begin_nested():
-            db.add(
-                SeenAssertion(
-                    account_id=account_id, assertion_id=assertion_id, expires_at=keep_until
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
+    result = db.execute(
+        _REMEMBER_ASSERTION[db.get_bind().dialect.name],
+        {"account_id": account_id, "assertion_id": assertion_id, "expires_at": keep_until},
+        execution_options=_ROWCOUNT,
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 # --- retention: each deletes at most `limit` rows and says how many went ---------------------
@@ -150,6 +227,7 @@ def prune_attempts_up_to(db: Session, account_id: str, cutoff: batches.Cutoff, l
 
 
 EMAIL_LIMIT = 320
+_ADD_ATTEMPT = insert(_attempts)
 
 
 def record_attempt(
@@ -165,56 +243,62 @@ def record_attempt(
     detail: str | None = None,
     ip: str | None = None,
 ) -> None:
-    db.add(
-        LoginAttempt(
-            id=ids.new_id(ids.LOGIN_ATTEMPT),
-            account_id=account_id,
-            at=now,
-            method=method,
-            succeeded=succeeded,
-            email=for_display(email, EMAIL_LIMIT),
-            agent_id=agent_id,
-            reason_code=reason_code,
-            detail=for_display(detail),
-            ip=_ip(ip),
-        )
+    db.execute(
+        _ADD_ATTEMPT,
+        {
+            "id": ids.new_id(ids.LOGIN_ATTEMPT),
+            "account_id": account_id,
+            "at": now,
+            "method": method,
+            "succeeded": succeeded,
+            "email": for_display(email, EMAIL_LIMIT),
+            "agent_id": agent_id,
+            "reason_code": reason_code,
+            "detail": for_display(detail),
+            "ip": _ip(ip),
+            "suppressed": 0,
+        },
     )
+
+
+_REFUSALS_SINCE = select(func.count()).where(
+    _attempts.c.account_id == bindparam("account_id"),
+    _attempts.c.ip == bindparam("ip"),
+    _attempts.c.at > bindparam("since"),
+    _attempts.c.succeeded.is_(False),
+)
+_LATEST_REFUSAL = (
+    select(_attempts.c.id)
+    .where(
+        # Not the column names: those are reserved in an UPDATE's statement.
+        _attempts.c.account_id == bindparam("of_account"),
+        _attempts.c.ip == bindparam("from_ip"),
+        _attempts.c.succeeded.is_(False),
+    )
+    .order_by(_attempts.c.at.desc(), _attempts.c.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_COUNT_SUPPRESSED = (
+    update(_attempts)
+    .where(_attempts.c.id == _LATEST_REFUSAL)
+    .values(suppressed=_attempts.c.suppressed + 1)
+)
 
 
 def refusals_since(db: Session, account_id: str, ip: str | None, since: dt.datetime) -> int:
     """How many refusals from this IP the account has recorded since `since`."""
     return int(
-        db.scalar(
-            select(func.count()).where(
-                LoginAttempt.account_id == account_id,
-                LoginAttempt.ip == _ip(ip),
-                LoginAttempt.at > since,
-                LoginAttempt.succeeded.is_(False),
-            )
-        )
+        db.execute(
+            _REFUSALS_SINCE, {"account_id": account_id, "ip": _ip(ip), "since": since}
+        ).scalar_one()
         or 0
     )
 
 
 def count_suppressed_refusal(db: Session, account_id: str, ip: str | None) -> None:
     """Count one more unrecorded refusal on the latest refusal row from this IP."""
-    latest = (
-        select(LoginAttempt.id)
-        .where(
-            LoginAttempt.account_id == account_id,
-            LoginAttempt.ip == _ip(ip),
-            LoginAttempt.succeeded.is_(False),
-        )
-        .order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    db.execute(
-        update(LoginAttempt)
-        .where(LoginAttempt.id == latest)
-        .values(suppressed=LoginAttempt.suppressed + 1)
-        .execution_options(synchronize_session=False)
-    )
+    db.execute(_COUNT_SUPPRESSED, {"of_account": account_id, "from_ip": _ip(ip)})
 
 
 def recent_attempts(db: Session, account_id: str, limit: int = 50) -> Sequence[LoginAttempt]:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from deskgate import __version__, metrics
 from deskgate.config import Settings
-from deskgate.services import metadata_fetch, retention, sso
+from deskgate.services import metadata_fetch, retention, sso_refresh
 from deskgate.services.auth import SessionPolicy, ThrottlePolicy
 from deskgate.store import secrets as secret_store
 from deskgate.store.base import make_engine, make_sessionmaker, utcnow
@@ -57,7 +57,7 @@ async def _refresh_metadata_forever(state: AppState) -> None:
         try:
             with metrics.background_pass("metadata_refresh"):
                 await anyio.to_thread.run_sync(
-                    partial(sso.refresh_stale_metadata, allow_http=allow_private),
+                    partial(sso_refresh.refresh_stale_metadata, allow_http=allow_private),
                     state.sessions,
                     fetch,
                     utcnow(),
@@ -135,8 +135,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     )
     app.state.deskgate = state
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (sign_in, console, manage_agents, manage_security, saml):
+    for module in (sign_in, manage_agents, manage_security):
         app.include_router(module.router)
+    console.install(app)
+    saml.install(app)
 
     health.install(app, state)
     scim.install(app)

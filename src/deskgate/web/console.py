@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
-from deskgate.web.deps import SignedIn
+from deskgate.web.deps import SignedIn, signed_in
+from deskgate.web.plain_routes import PlainRoute
 from deskgate.web.rendering import render
 
 router = APIRouter()
@@ -18,14 +18,25 @@ def console(request: Request, current: SignedIn) -> Response:
     return render(request, "console.html", current=current)
 
 
-@router.get("/api/v1/me")
-def me(current: SignedIn) -> dict[str, Any]:
+async def me(request: Request) -> Response:
+    """Who is signed in: a plain endpoint (called by every page of the product)."""
+    current = await signed_in(request)
     agent, account = current.agent, current.account
-    return {
-        "id": agent.id,
-        "email": agent.email,
-        "first_name": agent.first_name,
-        "last_name": agent.last_name,
-        "role": agent.role,
-        "account": {"id": account.id, "name": account.name, "plan": account.plan},
-    }
+    return Response(
+        orjson.dumps(
+            {
+                "id": agent.id,
+                "email": agent.email,
+                "first_name": agent.first_name,
+                "last_name": agent.last_name,
+                "role": agent.role,
+                "account": {"id": account.id, "name": account.name, "plan": account.plan},
+            }
+        ),
+        media_type="application/json",
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    app.router.routes.append(PlainRoute("/api/v1/me", me, method="GET"))

@@ -7,9 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from deskgate.errors import Forbidden, NotAuthenticated
 from deskgate.services import auth
+from deskgate.store import accounts as account_store
 from deskgate.store.base import utcnow
 from deskgate.store.models import Role
 from deskgate.web import csrf
@@ -24,7 +26,12 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-State = Annotated[AppState, Depends(app_state)]
+async def _app_state(request: Request) -> AppState:
+    # async: FastAPI would run a plain function in the thread pool, a hop for nothing.
+    return app_state(request)
+
+
+State = Annotated[AppState, Depends(_app_state)]
 
 
 def _db(request: Request) -> Iterator[Session]:
@@ -47,9 +54,15 @@ def _db(request: Request) -> Iterator[Session]:
 Db = Annotated[Session, Depends(_db, scope="function")]
 
 
-def _current(request: Request, db: Db) -> auth.CurrentSession | None:
+def _session_cookie(request: Request) -> str | None:
     cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie or len(cookie) > 200:
+    return cookie if cookie and len(cookie) <= 200 else None
+
+
+def _current(request: Request, db: Db) -> auth.CurrentSession | None:
+    """The session check of the pages, in the request's transaction."""
+    cookie = _session_cookie(request)
+    if cookie is None:
         return None
     current = auth.current_session(db, cookie, utcnow())
     if current is not None:
@@ -57,10 +70,32 @@ def _current(request: Request, db: Db) -> auth.CurrentSession | None:
     return current
 
 
+def _check_session(state: AppState, cookie: str) -> auth.CurrentSession | None:
+    with state.sessions() as db:
+        current = auth.current_session(db, cookie, utcnow())
+        db.commit()  # a touch of last_seen_at, or the removal of an expired session
+    return current
+
+
+async def signed_in(request: Request) -> auth.CurrentSession:
+    """The session check for plain endpoints (no dependency injection): its own short
+    transaction, in one hop to a worker thread. Raises NotAuthenticated without a live session."""
+    cookie = _session_cookie(request)
+    current = (
+        None
+        if cookie is None
+        else await run_in_threadpool(_check_session, app_state(request), cookie)
+    )
+    if current is None:
+        raise NotAuthenticated("Sign in to continue.")
+    note_account(request.scope, current.account.id)
+    return current
+
+
 MaybeSignedIn = Annotated[auth.CurrentSession | None, Depends(_current)]
 
 
-def _require_agent(current: MaybeSignedIn) -> auth.CurrentSession:
+async def _require_agent(current: MaybeSignedIn) -> auth.CurrentSession:
     if current is None:
         raise NotAuthenticated("Sign in to continue.")
     return current
@@ -69,13 +104,17 @@ def _require_agent(current: MaybeSignedIn) -> auth.CurrentSession:
 SignedIn = Annotated[auth.CurrentSession, Depends(_require_agent)]
 
 
-def _require_admin(current: SignedIn) -> auth.CurrentSession:
+def _require_admin(current: SignedIn, db: Db) -> auth.AdminSession:
     if current.agent.role != Role.ADMIN:
         raise Forbidden("Only the account's admins can open this page.")
-    return current
+    # The admin pages change the account (settings, tokens): load it into the request's session.
+    account = account_store.get(db, current.account.id)
+    if account is None:  # deleted since the session check, in this very transaction: unlikely
+        raise NotAuthenticated("Sign in to continue.")
+    return auth.AdminSession(session=current.session, agent=current.agent, account=account)
 
 
-Admin = Annotated[auth.CurrentSession, Depends(_require_admin)]
+Admin = Annotated[auth.AdminSession, Depends(_require_admin)]
 
 
 async def _csrf(request: Request) -> None:

@@ -11,8 +11,9 @@ from fastapi.responses import Response
 from deskgate.errors import Conflict, Forbidden, InvalidInput
 from deskgate.saml.attributes import ATTRIBUTE_NAMES
 from deskgate.saml.certs import certificate_info
-from deskgate.services import metadata_fetch, provisioning, scim_credentials, sso
+from deskgate.services import metadata_fetch, provisioning, scim_credentials, sso, sso_refresh
 from deskgate.services.sign_in_match import IDP_ATTRIBUTE_HINTS
+from deskgate.services.sso_config import urls_for
 from deskgate.store import scim_tokens
 from deskgate.store import sso as sso_store
 from deskgate.store.base import utcnow
@@ -60,7 +61,7 @@ def _page(
         idp_kind=idp_kind,
         idp_kinds=[(k.value, GUIDES[k].label) for k in IdPKind],
         guide=GUIDES[IdPKind(idp_kind)],
-        urls=sso.urls_for(settings.base_url, account, idp_kind),
+        urls=urls_for(settings.base_url, account.sso_token, idp_kind),
         certificates=certificates,
         attribute_names=ATTRIBUTE_NAMES,
         roles=[r.value for r in Role],
@@ -82,7 +83,7 @@ def _page(
         saved=saved,
         new_scim=new_scim or (saved.scim if saved else None),
         form=form_values or {},
-        refresh_retry_hours=int(sso.METADATA_RETRY_AFTER.total_seconds() // 3600),
+        refresh_retry_hours=int(sso_refresh.METADATA_RETRY_AFTER.total_seconds() // 3600),
         **provisioning.scim_page_context(db, account.id),
     )
     return render(request, "manage_security.html", context, current=admin, status_code=status_code)

@@ -8,7 +8,7 @@ from urllib.parse import quote, unquote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from deskgate.services.auth import CurrentSession
+from deskgate.services.auth import AdminSession, CurrentSession
 from deskgate.web import csrf
 from deskgate.web.deps import app_state
 
@@ -20,7 +20,7 @@ def render(
     template: str,
     context: dict[str, Any] | None = None,
     *,
-    current: CurrentSession | None = None,
+    current: CurrentSession | AdminSession | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     state = app_state(request)
