@@ -374,7 +374,14 @@ def test_entra_user_delete_signs_the_agent_out(scim: Any, db: Any) -> None:
     agent = fresh(db).get(Agent, user["id"])
     policy = auth.SessionPolicy(lifetime=dt.timedelta(hours=1))
     auth.start_session(
-        db, agent, method="saml", policy=policy, now=utcnow(), ip=None, user_agent=None
+        db,
+        agent.id,
+        agent.account_id,
+        method="saml",
+        policy=policy,
+        now=utcnow(),
+        ip=None,
+        user_agent=None,
     )
     db.commit()
     assert scim.delete(f"Users/{user['id']}").status_code == 204
