@@ -76,7 +76,19 @@ def normalize_certificate_pem(pem_or_b64: str) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def load_certificate(pem_or_b64: str) -> x509.Certificate:
-    """Parse a certificate (cached: configs repeat the same few certificates).
+    """Parse a configured certificate (cached: configs repeat the same few certificates).
+
+    Raises:
+        ValueError: not an X.509 certificate.
+    """
+    return parse_certificate(pem_or_b64)
+
+
+def parse_certificate(pem_or_b64: str) -> x509.Certificate:
+    """Parse a certificate, uncached: for certificates a message names (KeyInfo).
+
+    Attacker text must never be a cache key: padded with distinct whitespace, each
+    entry would pin up to a whole response (~1 MB) until evicted.
 
     Raises:
         ValueError: not an X.509 certificate.
@@ -101,8 +113,13 @@ def format_fingerprint(digest: bytes) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def sha256_fingerprint(pem_or_b64: str) -> str:
-    """SHA-256 fingerprint of the certificate DER, ``AB:CD:...``."""
-    return format_fingerprint(load_certificate(pem_or_b64).fingerprint(hashes.SHA256()))
+    """SHA-256 fingerprint of a configured certificate's DER, ``AB:CD:...`` (cached)."""
+    return certificate_fingerprint(load_certificate(pem_or_b64))
+
+
+def certificate_fingerprint(certificate: x509.Certificate) -> str:
+    """SHA-256 fingerprint of ``certificate``'s DER, ``AB:CD:...``."""
+    return format_fingerprint(certificate.fingerprint(hashes.SHA256()))
 
 
 def certificate_info(pem_or_b64: str, now: datetime) -> CertificateInfo:
