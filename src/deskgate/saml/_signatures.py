@@ -40,6 +40,7 @@ from deskgate.saml import _xmlsec_io  # noqa: F401  (xmlsec opens no URI)
 from deskgate.saml._xml import NS_DS, SAME_DOCUMENT_URI, child, refuse_unlisted_children, text_of
 from deskgate.saml.certs import (
     certificate_fingerprint,
+    der_fingerprint,
     load_certificate,
     parse_certificate,
     sha256_fingerprint,
@@ -366,7 +367,7 @@ def verify_signature(
     """
     ordered = trusted_certificates
     if len(trusted_certificates) > 1:  # rollover: try the one KeyInfo names first
-        hinted = {fp for fp in map(_fingerprint_or_none, _keyinfo_certificates(signature)) if fp}
+        hinted = {fp for fp in map(der_fingerprint, _keyinfo_certificates(signature)) if fp}
         ordered = tuple(
             sorted(trusted_certificates, key=lambda pem: sha256_fingerprint(pem) not in hinted)
         )
