@@ -38,7 +38,13 @@ from lxml import etree
 
 from deskgate.saml import _xmlsec_io  # noqa: F401  (xmlsec opens no URI)
 from deskgate.saml._xml import NS_DS, SAME_DOCUMENT_URI, child, refuse_unlisted_children, text_of
-from deskgate.saml.certs import load_certificate, sha256_fingerprint
+from deskgate.saml.certs import (
+    certificate_fingerprint,
+    der_fingerprint,
+    load_certificate,
+    parse_certificate,
+    sha256_fingerprint,
+)
 from deskgate.saml.errors import SAMLError, SAMLErrorCode
 
 _DS = f"{{{NS_DS}}}"
@@ -336,8 +342,9 @@ def _keyinfo_certificates(signature: etree._Element) -> list[str]:
 
 
 def _fingerprint_or_none(cert: str) -> str | None:
+    """Fingerprint of a certificate KeyInfo names; uncached, as KeyInfo is unverified attacker text."""
     try:
-        return sha256_fingerprint(cert)
+        return certificate_fingerprint(parse_certificate(cert))
     except ValueError:
         return None
 
@@ -360,7 +367,7 @@ def verify_signature(
     """
     ordered = trusted_certificates
     if len(trusted_certificates) > 1:  # rollover: try the one KeyInfo names first
-        hinted = {fp for fp in map(_fingerprint_or_none, _keyinfo_certificates(signature)) if fp}
+        hinted = {fp for fp in map(der_fingerprint, _keyinfo_certificates(signature)) if fp}
         ordered = tuple(
             sorted(trusted_certificates, key=lambda pem: sha256_fingerprint(pem) not in hinted)
         )
@@ -382,7 +389,7 @@ def _explain_failure(signature: etree._Element, trusted: tuple[str, ...], owner:
         if fingerprint is None or fingerprint in trusted_fps:
             continue
         try:
-            subject = load_certificate(cert).subject.rfc4514_string()
+            subject = parse_certificate(cert).subject.rfc4514_string()
         except ValueError:
             subject = "unparseable certificate"
         return SAMLError(

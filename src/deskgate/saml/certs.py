@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
 import re
 import warnings
 from dataclasses import dataclass
@@ -76,7 +77,19 @@ def normalize_certificate_pem(pem_or_b64: str) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def load_certificate(pem_or_b64: str) -> x509.Certificate:
-    """Parse a certificate (cached: configs repeat the same few certificates).
+    """Parse a configured certificate (cached: configs repeat the same few certificates).
+
+    Raises:
+        ValueError: not an X.509 certificate.
+    """
+    return parse_certificate(pem_or_b64)
+
+
+def parse_certificate(pem_or_b64: str) -> x509.Certificate:
+    """Parse a certificate, uncached: for certificates a message names (KeyInfo).
+
+    Attacker text must never be a cache key: padded with distinct whitespace, each
+    entry would pin up to a whole response (~1 MB) until evicted.
 
     Raises:
         ValueError: not an X.509 certificate.
@@ -101,8 +114,27 @@ def format_fingerprint(digest: bytes) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def sha256_fingerprint(pem_or_b64: str) -> str:
-    """SHA-256 fingerprint of the certificate DER, ``AB:CD:...``."""
-    return format_fingerprint(load_certificate(pem_or_b64).fingerprint(hashes.SHA256()))
+    """SHA-256 fingerprint of a configured certificate's DER, ``AB:CD:...`` (cached)."""
+    return certificate_fingerprint(load_certificate(pem_or_b64))
+
+
+def certificate_fingerprint(certificate: x509.Certificate) -> str:
+    """SHA-256 fingerprint of ``certificate``'s DER, ``AB:CD:...``."""
+    return format_fingerprint(certificate.fingerprint(hashes.SHA256()))
+
+
+def der_fingerprint(base64_der: str) -> str | None:
+    """SHA-256 of the DER that bare (possibly wrapped) base64 encodes, ``AB:CD:...``; ``None``
+    when it is not base64.
+
+    Equal to :func:`sha256_fingerprint` for a certificate in the form ds:X509Certificate
+    carries it, without parsing it as X.509: a cheap, uncached look at message text.
+    """
+    try:
+        der = base64.b64decode("".join(base64_der.split()), validate=True)
+    except binascii.Error:
+        return None
+    return format_fingerprint(hashlib.sha256(der).digest())
 
 
 def certificate_info(pem_or_b64: str, now: datetime) -> CertificateInfo:
