@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from deskgate import ids
@@ -58,7 +59,7 @@ def delete_one(db: Session, session_id: str) -> None:
     db.execute(delete(AgentSession).where(AgentSession.id == session_id))
 
 
-def delete_for_agent(db: Session, account_id: str, agent_id: str) -> int:
+def delete_for_agent(db: Session | Connection, account_id: str, agent_id: str) -> int:
     result = db.execute(
         delete(AgentSession).where(
             AgentSession.account_id == account_id, AgentSession.agent_id == agent_id
