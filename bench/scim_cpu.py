@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import tempfile
 import time
 from pathlib import Path
@@ -77,13 +78,21 @@ async def _floor_app(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b'{"id":"x"}'})
 
 
-async def _measure(app: Any, base: str, token: str, users: int, warmup: int) -> float:
+async def _measure(
+    app: Any, base: str, token: str, users: int, warmup: int, profile: str | None
+) -> float:
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
     async with httpx.AsyncClient(transport=transport, base_url=ORIGIN, headers=headers) as client:
         await _okta_pattern(client, base, 0, warmup)
+        profiler = cProfile.Profile() if profile else None
         started = time.process_time()
+        if profiler is not None:
+            profiler.enable()
         await _okta_pattern(client, base, warmup, users)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(str(profile))
         return (time.process_time() - started) * 1000 / (users * REQUESTS_PER_USER)
 
 
@@ -92,6 +101,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--database-url", help="default: a new SQLite file in a temp folder")
+    parser.add_argument("--profile", help="write a cProfile of the timed part to this file")
     parser.add_argument("--floor", action="store_true", help="time httpx alone (no deskgate)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
@@ -103,7 +113,9 @@ def main() -> None:
         )
         app = _floor_app if args.floor else create_app(settings, engine=engine)
         base = account.scim_base("")
-        ms = asyncio.run(_measure(app, base, account.scim_token, args.users, args.warmup))
+        ms = asyncio.run(
+            _measure(app, base, account.scim_token, args.users, args.warmup, args.profile)
+        )
         engine.dispose()
     print(f"{'floor' if args.floor else 'deskgate'}: {ms:.3f} ms CPU per SCIM request")
 

@@ -65,7 +65,6 @@ from .mapping import (
     member_changes,
     member_refs,
     normalize_member,
-    user_patch_base,
 )
 from .models import (
     ENTERPRISE_SCHEMA,
@@ -85,6 +84,7 @@ from .records import (
     MemberRef,
     UserUpdate,
 )
+from .responses import user_patch_base
 
 __all__ = ["apply_group_patch", "apply_user_patch", "referenced_member_ids"]
 

@@ -10,7 +10,7 @@ compares complex attributes whole, sub-attributes included) see values that roun
 The default attribute set (no `attributes`/`excludedAttributes`: every request Okta and Entra
 make but Entra's group reads) is built here straight from the records as plain dicts: the same
 JSON as the core's scim2-models serializers with the changes above
-(tests/scim/test_render_fast.py compares them over varied records), at a fraction of the cost.
+(tests/scim_http/test_render_fast.py compares them over varied records), at a fraction of the cost.
 A request that shapes its answer goes through the core.
 """
 
@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from scim2_models import Context
+from scim2_models import Context, Email
 
 from deskgate import scim
 from deskgate.scim.models import ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
@@ -28,12 +28,15 @@ from deskgate.scim.records import (
     ENTERPRISE_MANAGER_KEY,
     ENTERPRISE_STRING_KEYS,
     AgentRecord,
+    EmailEntry,
     GroupRecord,
     as_utc,
     canonical_enterprise,
 )
 
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+_EMAIL_TYPES = {member.value.lower(): member.value for member in Email.Type}
+"""scim2-models answers an email's canonical `type` in its canonical case ("Work" -> "work")."""
 
 
 # --- the core's bodies, adjusted -------------------------------------------------------------
@@ -130,7 +133,7 @@ def user_body(record: AgentRecord, base_url: str) -> dict[str, Any]:
             body[key] = value
     body["active"] = record.active
     if record.emails:
-        body["emails"] = [entry.as_dict() for entry in record.emails]
+        body["emails"] = [_email(entry) for entry in record.emails]
     enterprise = canonical_enterprise(record.enterprise)
     if enterprise:
         body["schemas"].append(ENTERPRISE_SCHEMA)
@@ -145,6 +148,13 @@ def user_body(record: AgentRecord, base_url: str) -> dict[str, Any]:
                 **({"displayName": manager["displayName"]} if "displayName" in manager else {}),
             }
         body[ENTERPRISE_SCHEMA] = extension
+    return body
+
+
+def _email(entry: EmailEntry) -> dict[str, Any]:
+    body = entry.as_dict()
+    if entry.type is not None:
+        body["type"] = _EMAIL_TYPES.get(entry.type.lower(), entry.type)
     return body
 
 
