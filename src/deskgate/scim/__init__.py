@@ -9,7 +9,7 @@ what it returns:
 * :mod:`.responses` - records -> resources and response bodies.
 * :mod:`.query` - ``filter``/paging/sorting -> ListQuery with a typed filter IR.
 * :mod:`.evaluate` - the IR's reference semantics on records (for tests and fallbacks).
-* :mod:`.patch` - PATCH bodies -> UserUpdate / GroupUpdate.
+* :mod:`.patch`, :mod:`.patch_groups` - PATCH bodies -> UserUpdate / GroupUpdate.
 * :mod:`.discovery` - ServiceProviderConfig, ResourceTypes, Schemas.
 * :mod:`.etag` - ``W/"<version>"`` ETags and If-Match.
 * :mod:`.errors` - SCIMException classes and the Error body.
@@ -31,7 +31,8 @@ from .mapping import (
     group_fields_for_create,
     group_update_for_replace,
 )
-from .patch import apply_group_patch, apply_user_patch, referenced_member_ids
+from .patch import apply_user_patch
+from .patch_groups import apply_group_patch, referenced_member_ids
 from .query import DEFAULT_COUNT, MAX_COUNT, ListQuery, parse_list_query, parse_search_request
 from .records import (
     AgentFields,
