@@ -1,8 +1,12 @@
-"""SCIM provisioning use cases (`.users`, `.groups`; `.requests`: authentication and the
-request log; `.roles`: admin roles from groups; `.security_page`): the IdP creates, updates, deactivates and deletes the agents and
+"""SCIM provisioning use cases: the IdP creates, updates, deactivates and deletes the agents and
 groups of one account.
 
-The SCIM core (`deskgate.scim`) turns request bodies into fields and updates; this module loads
+* `.requests` - authentication (bearer token -> account) and the request log.
+* `.users`, `.groups` - the use cases behind /Users and /Groups.
+* `.roles` - admin roles from groups that grant admin.
+* `.security_page` - what Manage › Security shows and the "members are admins" flag.
+
+The SCIM core (`deskgate.scim`) turns request bodies into fields and updates; this package loads
 rows through `store.scim`, calls the core, applies the result and enforces the rules that need
 the database. It raises the core's SCIMException classes (the protocol's own errors) and never
 commits: the web layer owns the transaction. Each takes the request's Core `Connection` (the

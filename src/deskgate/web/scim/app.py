@@ -58,7 +58,9 @@ class _Request:
     """Query parameters by lower-cased name, the first of each."""
     body: bytes | None
     """None when over MAX_BODY_BYTES."""
+    path: str
     log_path: str
+    """The path and the decoded query string, for the request log."""
     ip: str
     started: float
 
@@ -157,13 +159,15 @@ class ScimApp:
                 return _Outcome(reply, record(reply.status, reply.detail))
             except Exception:
                 db.rollback()
-                log.exception("SCIM %s %s failed", request.method, request.log_path)
+                log.exception("SCIM %s %s failed", request.method, request.path)
                 reply = error_reply(internal_error())
                 return _Outcome(reply, record(reply.status, reply.detail))
         try:
             return _Outcome(reply.encode())
         except Exception:  # pragma: no cover - serializing records the core built does not fail
-            log.exception("SCIM %s %s: the response could not be rendered", request.method, "")
+            log.exception(
+                "SCIM %s %s: the response could not be rendered", request.method, request.path
+            )
             return _Outcome(error_reply(internal_error()))
 
     def _write_failure_log(self, entry: scim_requests.RequestRecord, token_known: bool) -> None:
@@ -240,6 +244,7 @@ def _request(
         headers=headers,
         params=params,
         body=body,
+        path=path,
         log_path=path + (f"?{unquote_plus(query)}" if query else ""),
         ip=client[0] if client else "unknown",
         started=started,
