@@ -42,7 +42,7 @@ PREFIX = "/scim/v2/"
 def serves(scope: Scope) -> bool:
     """Whether a request is for the SCIM app: `/scim/v2/{account_id}` and below."""
     path: str = scope["path"]
-    return path.startswith(PREFIX) and not path.startswith("/", len(PREFIX))
+    return path.startswith(PREFIX) and len(path) > len(PREFIX) and path[len(PREFIX)] != "/"
 
 
 @dataclass(frozen=True)
