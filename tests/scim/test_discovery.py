@@ -14,7 +14,7 @@ from scim2_models import (
     User,
 )
 
-from deskgate.scim import discovery, errors, mapping
+from deskgate.scim import discovery, errors, responses
 from deskgate.scim.query import MAX_COUNT, USER_ATTRIBUTES
 
 BASE_URL = "https://deskgate.example/scim/v2/accounts/acc1"
@@ -156,7 +156,7 @@ def test_a_scim_client_can_build_models_from_the_discovery_documents(make_agent)
     user_model = provider.model_for_endpoint("/Users")
     assert user_model is not None
     served = user_model.model_validate(
-        mapping.serialize_user(make_agent(), BASE_URL), scim_ctx=RESPONSE
+        responses.serialize_user(make_agent(), BASE_URL), scim_ctx=RESPONSE
     )
     assert served.user_name == "jane.doe@example.com"
     assert provider.model_for_endpoint("/Groups") is not None

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scim2_models import EnterpriseUser, Group, ScimFilter, User
 
-from deskgate.scim import mapping
+from deskgate.scim import responses
 from deskgate.scim.errors import SCIMException
 from deskgate.scim.evaluate import matches, sort_value
 from deskgate.scim.query import SortKey, parse_filter
@@ -148,7 +148,7 @@ filters = st.recursive(
 
 @pytest.fixture(scope="module")
 def agents(agent_records):
-    return [(record, mapping.to_scim_user(record, BASE_URL)) for record in agent_records]
+    return [(record, responses.to_scim_user(record, BASE_URL)) for record in agent_records]
 
 
 @settings(max_examples=150, deadline=None)
@@ -198,7 +198,7 @@ def groups(make_group):
         make_group(id="g2", display_name="Zeta", external_id="x", members=(MemberRef("u3"),)),
         make_group(id="g3", members=()),
     ]
-    return [(record, mapping.to_scim_group(record, BASE_URL)) for record in records]
+    return [(record, responses.to_scim_group(record, BASE_URL)) for record in records]
 
 
 @settings(max_examples=80, deadline=None)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from scim2_models import Context, EnterpriseUser, Group, User
 
-from deskgate.scim import errors, etag, mapping
+from deskgate.scim import errors, etag, mapping, responses
 from deskgate.scim.errors import SCIMException
 from deskgate.scim.query import parse_list_query
 from deskgate.scim.records import AgentFields, EmailEntry, GroupFields, MemberRef, ResourceKind
@@ -29,7 +29,7 @@ def scim_error(excinfo: pytest.ExceptionInfo[SCIMException]) -> dict[str, Any]:
 
 
 def test_user_resource_carries_every_stored_field(make_agent):
-    body = mapping.serialize_user(make_agent(), BASE_URL + "/")
+    body = responses.serialize_user(make_agent(), BASE_URL + "/")
 
     assert body == {
         "schemas": [USER, ENTERPRISE],
@@ -68,7 +68,7 @@ def test_user_without_optional_fields_has_only_the_core_schema(make_agent):
         enterprise={},
         active=False,
     )
-    body = mapping.serialize_user(record, BASE_URL)
+    body = responses.serialize_user(record, BASE_URL)
 
     assert body["schemas"] == [USER]
     assert set(body) == {"schemas", "id", "meta", "userName", "active", "emails"}
@@ -81,7 +81,7 @@ def test_naive_timestamps_from_the_store_are_utc(make_agent):
         created_at=datetime(2024, 5, 1, 9, 30),  # noqa: DTZ001
         updated_at=datetime(2024, 5, 2, 10, 0, 5),  # noqa: DTZ001
     )
-    meta = mapping.serialize_user(record, BASE_URL)["meta"]
+    meta = responses.serialize_user(record, BASE_URL)["meta"]
     assert (meta["created"], meta["lastModified"]) == (
         "2024-05-01T09:30:00Z",
         "2024-05-02T10:00:05Z",
@@ -90,12 +90,12 @@ def test_naive_timestamps_from_the_store_are_utc(make_agent):
 
 def test_a_login_email_strict_validators_refuse_is_still_shown(make_agent):
     # Okta's documentation provisions test.user@okta.local; EmailStr refuses .local.
-    body = mapping.serialize_user(make_agent(email="test.user@okta.local"), BASE_URL)
+    body = responses.serialize_user(make_agent(email="test.user@okta.local"), BASE_URL)
     assert body["emails"] == [{"value": "test.user@okta.local", "type": "work", "primary": True}]
 
 
 def test_serialized_user_validates_as_a_scim_response(make_agent):
-    body = mapping.serialize_user(make_agent(), BASE_URL)
+    body = responses.serialize_user(make_agent(), BASE_URL)
     parsed = User[EnterpriseUser].model_validate(body, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
     assert parsed.id == "a1"
     assert parsed[EnterpriseUser].manager.value == "m1"
@@ -128,19 +128,19 @@ def test_serialized_user_validates_as_a_scim_response(make_agent):
 def test_attributes_and_excluded_attributes_select_what_is_returned(
     make_agent, attributes, excluded, keys
 ):
-    body = mapping.serialize_user(
+    body = responses.serialize_user(
         make_agent(), BASE_URL, attributes=attributes, excluded_attributes=excluded
     )
     assert set(body) == keys
 
 
 def test_requesting_a_sub_attribute_returns_only_it(make_agent):
-    body = mapping.serialize_user(make_agent(), BASE_URL, attributes=["name.givenName"])
+    body = responses.serialize_user(make_agent(), BASE_URL, attributes=["name.givenName"])
     assert body["name"] == {"givenName": "Jane"}
 
 
 def test_group_resource_lists_members_as_user_references(make_group):
-    body = mapping.serialize_group(make_group(external_id="okta-7"), BASE_URL)
+    body = responses.serialize_group(make_group(external_id="okta-7"), BASE_URL)
     assert body == {
         "schemas": [GROUP],
         "id": "g1",
@@ -163,7 +163,7 @@ def test_group_resource_lists_members_as_user_references(make_group):
 def test_entra_excluded_attributes_members_drops_the_member_list(make_group):
     # GET /Groups/{id}?excludedAttributes=members, as Entra ID sends it.
     query = parse_list_query(ResourceKind.GROUP, excluded_attributes="members")
-    body = mapping.serialize_group(
+    body = responses.serialize_group(
         make_group(), BASE_URL, excluded_attributes=query.excluded_attributes
     )
     assert "members" not in body
@@ -184,7 +184,7 @@ def test_password_is_never_returned(make_agent, context):
         {"schemas": [USER], "userName": "a@example.com", "password": "1mz050nq"}
     )
     assert "1mz050nq" not in repr(fields)
-    body = mapping.serialize_user(make_agent(), BASE_URL, context=context)
+    body = responses.serialize_user(make_agent(), BASE_URL, context=context)
     assert "password" not in json.dumps(body)
 
 
@@ -194,7 +194,7 @@ def test_password_is_never_returned(make_agent, context):
 
 def test_user_list_response_pages_and_honours_attributes(make_agent):
     query = parse_list_query(ResourceKind.USER, start_index="3", count="2", attributes="userName")
-    body = mapping.user_list_response(
+    body = responses.user_list_response(
         [make_agent(id="a3"), make_agent(id="a4")],
         total_results=9,
         query=query,
@@ -212,7 +212,9 @@ def test_user_list_response_pages_and_honours_attributes(make_agent):
 def test_empty_list_response_has_an_empty_resources_array(kind):
     # Entra: "zero results -> 200 with totalResults 0, Resources []".
     query = parse_list_query(kind, filter='externalId eq "nobody"')
-    build = mapping.user_list_response if kind is ResourceKind.USER else mapping.group_list_response
+    build = (
+        responses.user_list_response if kind is ResourceKind.USER else responses.group_list_response
+    )
     body = build([], total_results=0, query=query, base_url=BASE_URL)
     assert body == {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
@@ -227,7 +229,7 @@ def test_group_list_response_with_excluded_members(make_group):
     query = parse_list_query(
         ResourceKind.GROUP, filter='displayName eq "Tier 1"', excluded_attributes="members"
     )
-    body = mapping.group_list_response(
+    body = responses.group_list_response(
         [make_group()], total_results=1, query=query, base_url=BASE_URL
     )
     assert [set(resource) for resource in body["Resources"]] == [
@@ -464,7 +466,7 @@ def test_postman_post_without_username_is_400(postman):
 
 def test_okta_put_of_the_unchanged_resource_reports_no_change(make_agent):
     record = make_agent()
-    body = mapping.serialize_user(record, BASE_URL)
+    body = responses.serialize_user(record, BASE_URL)
     update = mapping.agent_update_for_replace(record, body)
     assert update.changed is False
     assert update.fields == record.fields()
@@ -502,7 +504,7 @@ def test_put_without_active_keeps_the_stored_status(make_agent):
 
 def test_put_keeps_the_manager_display_name_while_the_manager_is_the_same(make_agent):
     record = make_agent()
-    payload = mapping.serialize_user(record, BASE_URL)
+    payload = responses.serialize_user(record, BASE_URL)
     payload[ENTERPRISE]["manager"] = {"value": "m1"}
     assert mapping.agent_update_for_replace(record, payload).changed is False
 
@@ -628,7 +630,7 @@ def test_okta_aiw_put_group_reports_the_exact_member_difference(okta_doc_request
 
 def test_put_group_unchanged_and_renamed(make_group):
     record = make_group()
-    same = mapping.group_update_for_replace(record, mapping.serialize_group(record, BASE_URL))
+    same = mapping.group_update_for_replace(record, responses.serialize_group(record, BASE_URL))
     assert (same.changed, same.added, same.removed) == (False, (), ())
 
     renamed = mapping.group_update_for_replace(
@@ -647,7 +649,7 @@ def test_put_group_without_members_empties_it(make_group):
 
 
 def test_serialized_group_validates_as_a_scim_response(make_group):
-    body = mapping.serialize_group(make_group(), BASE_URL)
+    body = responses.serialize_group(make_group(), BASE_URL)
     parsed = Group.model_validate(body, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
     assert [member.value for member in parsed.members] == ["u1", "u2"]
 

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deskgate.scim import errors
-from deskgate.scim import patch as patch_module
+from deskgate.scim import patch_groups as patch_module
 from deskgate.scim.errors import SCIMException
-from deskgate.scim.patch import apply_group_patch, apply_user_patch
+from deskgate.scim.patch import apply_user_patch
+from deskgate.scim.patch_groups import apply_group_patch
 from deskgate.scim.records import EmailEntry, MemberRef
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

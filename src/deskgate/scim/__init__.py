@@ -5,11 +5,12 @@ what it returns:
 
 * :mod:`.records` - the shapes exchanged with storage (AgentRecord, GroupRecord,
   AgentFields, GroupFields, UserUpdate, GroupUpdate, MemberRef).
-* :mod:`.mapping` - POST/PUT bodies -> fields, records -> response bodies.
+* :mod:`.mapping` - POST/PUT bodies -> fields.
+* :mod:`.responses` - records -> resources and response bodies.
 * :mod:`.query` - paging/sorting/attributes -> ListQuery (re-exports the filter names).
 * :mod:`.filters` - a ``filter`` string -> the typed filter IR of :mod:`.filter_ir`.
 * :mod:`.evaluate` - the IR's reference semantics on records (for tests and fallbacks).
-* :mod:`.patch` - PATCH bodies -> UserUpdate / GroupUpdate.
+* :mod:`.patch`, :mod:`.patch_groups` - PATCH bodies -> UserUpdate / GroupUpdate.
 * :mod:`.discovery` - ServiceProviderConfig, ResourceTypes, Schemas.
 * :mod:`.etag` - ``W/"<version>"`` ETags and If-Match.
 * :mod:`.errors` - SCIMException classes and the Error body.
@@ -29,13 +30,10 @@ from .mapping import (
     agent_fields_for_create,
     agent_update_for_replace,
     group_fields_for_create,
-    group_list_response,
     group_update_for_replace,
-    serialize_group,
-    serialize_user,
-    user_list_response,
 )
-from .patch import apply_group_patch, apply_user_patch, referenced_member_ids
+from .patch import apply_user_patch
+from .patch_groups import apply_group_patch, referenced_member_ids
 from .query import DEFAULT_COUNT, MAX_COUNT, ListQuery, parse_list_query, parse_search_request
 from .records import (
     AgentFields,
@@ -47,6 +45,7 @@ from .records import (
     ResourceKind,
     UserUpdate,
 )
+from .responses import group_list_response, serialize_group, serialize_user, user_list_response
 
 __all__ = [
     "DEFAULT_COUNT",

@@ -87,3 +87,13 @@ def casefold_key(mapping: Mapping[str, Any], name: str) -> str | None:
         if isinstance(key, str) and key.lower() == lowered:
             return key
     return None
+
+
+ENTERPRISE_FIELDS: dict[str, str] = {
+    "employeeNumber": "employee_number",
+    "costCenter": "cost_center",
+    "organization": "organization",
+    "division": "division",
+    "department": "department",
+}
+"""The enterprise extension's string attributes: SCIM name -> scim2-models field name."""

@@ -42,36 +42,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
-from scim2_models import (
-    Context,
-    EnterpriseUser,
-    GroupMember,
-    PatchOp,
-    Path,
-    User,
-)
-from scim2_models.path import CompareOperator, Comparison, FilterNode, LogicalExpr, LogicalOperator
+from scim2_models import Context, EnterpriseUser, PatchOp, Path, User
 
 from .errors import (
     InvalidPathException,
     InvalidSyntaxException,
     InvalidValueException,
-    SCIMException,
     exception_from_validation_error,
 )
 from .mapping import (
-    from_scim_group,
     from_scim_user,
-    member_changes,
-    member_refs,
-    normalize_member,
-    user_patch_base,
 )
 from .models import (
     ENTERPRISE_SCHEMA,
     PATCH_OP_SCHEMA,
     POLICY,
-    GroupResource,
     UserResource,
     casefold_key,
     validate,
@@ -80,13 +65,11 @@ from .records import (
     ENTERPRISE_MANAGER_KEY,
     AgentFields,
     AgentRecord,
-    GroupRecord,
-    GroupUpdate,
-    MemberRef,
     UserUpdate,
 )
+from .responses import user_patch_base
 
-__all__ = ["apply_group_patch", "apply_user_patch", "referenced_member_ids"]
+__all__ = ["apply_user_patch"]
 
 _OPS = ("add", "remove", "replace")
 
@@ -94,7 +77,7 @@ _OPS = ("add", "remove", "replace")
 # body -> plain operations
 
 
-def _operations(body: Any) -> list[dict[str, Any]]:
+def parse_operations(body: Any) -> list[dict[str, Any]]:
     if not isinstance(body, Mapping):
         raise InvalidSyntaxException(detail="the PATCH body must be a JSON object")
     key = casefold_key(body, "Operations")
@@ -129,7 +112,7 @@ def _operations(body: Any) -> list[dict[str, Any]]:
     return operations
 
 
-def _resolve(model: Any, path: str) -> tuple[Path[Any] | None, Any]:
+def resolve_path(model: Any, path: str) -> tuple[Path[Any] | None, Any]:
     """The bound path and its attribute binding, (None, None) if unparsable."""
     try:
         bound = Path[model](path)
@@ -138,7 +121,7 @@ def _resolve(model: Any, path: str) -> tuple[Path[Any] | None, Any]:
     return bound, bound.resolve()
 
 
-def _unassigning(entry: dict[str, Any]) -> dict[str, Any]:
+def unassigning(entry: dict[str, Any]) -> dict[str, Any]:
     """``add``/``replace`` of ``""`` or null on a path is a ``remove``."""
     writes = entry["op"] != "remove" and "path" in entry and "value" in entry
     if writes and entry["value"] in ("", None):
@@ -146,15 +129,15 @@ def _unassigning(entry: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def _blank_to_null(value: Any) -> Any:
+def blank_to_null(value: Any) -> Any:
     if value == "":
         return None
     if isinstance(value, Mapping):
-        return {key: _blank_to_null(item) for key, item in value.items()}
+        return {key: blank_to_null(item) for key, item in value.items()}
     return value
 
 
-def _clean_root_value(value: Mapping[str, Any], resource_id: str) -> dict[str, Any]:
+def clean_root_value(value: Mapping[str, Any], resource_id: str) -> dict[str, Any]:
     """A no-path value object, minus what clients send but cannot write."""
     cleaned = {}
     for key, item in value.items():
@@ -167,7 +150,7 @@ def _clean_root_value(value: Mapping[str, Any], resource_id: str) -> dict[str, A
     return cleaned
 
 
-def _validated_patch(model: Any, operations: list[dict[str, Any]]) -> PatchOp[Any]:
+def validated_patch(model: Any, operations: list[dict[str, Any]]) -> PatchOp[Any]:
     return validate(
         PatchOp[model],
         {"schemas": [PATCH_OP_SCHEMA], "Operations": operations},
@@ -175,7 +158,7 @@ def _validated_patch(model: Any, operations: list[dict[str, Any]]) -> PatchOp[An
     )
 
 
-def _run(patch: PatchOp[Any], resource: Any) -> None:
+def run_patch(patch: PatchOp[Any], resource: Any) -> None:
     try:
         patch.patch(resource, scim_policy=POLICY)
     except ValidationError as exc:
@@ -226,7 +209,7 @@ def _clean_user_object(value: Mapping[str, Any], prefix: str) -> dict[str, Any]:
             cleaned[key] = item
             continue
         path = f"{prefix}:{key}" if prefix else key
-        bound, binding = _resolve(UserResource, path)
+        bound, binding = resolve_path(UserResource, path)
         if _is_ignored_user_attribute(binding):
             continue
         if _is_manager(binding):
@@ -234,7 +217,7 @@ def _clean_user_object(value: Mapping[str, Any], prefix: str) -> dict[str, Any]:
         elif bound is not None and bound.model is EnterpriseUser and isinstance(item, Mapping):
             cleaned[key] = _clean_user_object(item, ENTERPRISE_SCHEMA)
         else:
-            cleaned[key] = _blank_to_null(item)
+            cleaned[key] = blank_to_null(item)
     return cleaned
 
 
@@ -245,13 +228,13 @@ def _user_operations(operations: list[dict[str, Any]], resource_id: str) -> list
         if path is None:
             value = entry.get("value")
             if entry["op"] != "remove" and isinstance(value, Mapping):
-                value = _clean_user_object(_clean_root_value(value, resource_id), "")
+                value = _clean_user_object(clean_root_value(value, resource_id), "")
                 if not value:
                     continue  # only ignored attributes
                 entry = {**entry, "value": value}
             result.append(entry)
             continue
-        bound, binding = _resolve(UserResource, path)
+        bound, binding = resolve_path(UserResource, path)
         if _is_ignored_user_attribute(binding):
             continue
         if "value" in entry:
@@ -261,11 +244,11 @@ def _user_operations(operations: list[dict[str, Any]], resource_id: str) -> list
             elif bound is not None and bound.model is EnterpriseUser and isinstance(value, Mapping):
                 value = _clean_user_object(value, ENTERPRISE_SCHEMA)
             elif isinstance(value, Mapping):
-                value = _blank_to_null(value)
+                value = blank_to_null(value)
             entry = {**entry, "value": value}
             if entry["op"] == "remove" and binding is not None and not binding.is_multivalued:
                 entry = {"op": "remove", "path": path}
-        result.append(_unassigning(entry))
+        result.append(unassigning(entry))
     return result
 
 
@@ -273,17 +256,33 @@ def apply_user_patch(record: AgentRecord, body: Any) -> UserUpdate:
     """Apply a PATCH body to an agent. Raises SCIMException (400) when the body
     is invalid or an operation cannot apply (invalidPath, invalidValue,
     mutability, noTarget, ...); the record is never modified."""
-    operations = _user_operations(_operations(body), record.id)
+    operations = _user_operations(parse_operations(body), record.id)
     current = record.fields()
     if not operations:
         return UserUpdate(fields=current, changed=False)
-    patch = _validated_patch(UserResource, operations)
     user = user_patch_base(record)
-    _run(patch, user)
+    active = _only_active(operations)
+    if active is None:
+        run_patch(validated_patch(UserResource, operations), user)
+    else:
+        user.active = active  # what PatchOp.patch does for this one operation
     _one_primary_email(user, record)
     fields = from_scim_user(user, default_active=record.active)
     fields = _without_stale_manager_display(fields, current)
     return UserUpdate(fields=fields, changed=fields != current)
+
+
+def _only_active(operations: list[dict[str, Any]]) -> bool | None:
+    """The value of Okta's deactivation/reactivation PATCH (one `replace` of `{"active": b}`,
+    no path), whose validation as a PatchOp can refuse nothing: it is applied directly."""
+    if len(operations) != 1:
+        return None
+    (entry,) = operations
+    value = entry.get("value")
+    if entry.keys() != {"op", "value"} or entry["op"] != "replace" or not isinstance(value, dict):
+        return None
+    active = value.get("active") if value.keys() == {"active"} else None
+    return active if isinstance(active, bool) else None
 
 
 def _one_primary_email(user: Any, record: AgentRecord) -> None:
@@ -307,222 +306,3 @@ def _without_stale_manager_display(fields: AgentFields, current: AgentFields) ->
         return fields
     enterprise = {**fields.enterprise, ENTERPRISE_MANAGER_KEY: {"value": new_manager["value"]}}
     return dataclasses.replace(fields, enterprise=enterprise)
-
-
-# ---------------------------------------------------------------------------
-# groups
-
-
-def _is_members(binding: Any) -> bool:
-    return (
-        binding is not None and binding.model is GroupResource and binding.field_name == "members"
-    )
-
-
-def _member_list(value: Any) -> list[dict[str, Any]]:
-    if value is None or value == "":
-        return []
-    if not isinstance(value, list):
-        value = [value]
-    return [normalize_member(item) for item in value]
-
-
-def _member_operation(entry: dict[str, Any], bound: Path[Any]) -> dict[str, Any]:
-    """Normalise an operation on ``members``."""
-    whole = bound.value_filter is None and len(bound.parts) == 1
-    if not whole:
-        return entry
-    op = entry["op"]
-    if op == "remove":
-        if entry.get("value") in (None, ""):
-            return {"op": "remove", "path": entry["path"]}  # remove every member
-        return {
-            "op": "remove",
-            "path": entry["path"],
-            "value": [{"value": item["value"]} for item in _member_list(entry["value"])],
-        }
-    return {**entry, "value": _member_list(entry.get("value"))}
-
-
-def _group_operations(
-    operations: list[dict[str, Any]], resource_id: str
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(attribute operations, member operations), each in request order."""
-    attributes: list[dict[str, Any]] = []
-    members: list[dict[str, Any]] = []
-    for entry in operations:
-        path = entry.get("path")
-        if path is None:
-            value = entry.get("value")
-            if entry["op"] != "remove" and isinstance(value, Mapping):
-                value = _blank_to_null(_clean_root_value(value, resource_id))
-                members_key = casefold_key(value, "members")
-                if members_key is not None:
-                    members.append(
-                        {
-                            "op": entry["op"],
-                            "path": "members",
-                            "value": _member_list(value.pop(members_key)),
-                        }
-                    )
-                if value:
-                    attributes.append({**entry, "value": value})
-                continue
-            attributes.append(entry)
-            continue
-        bound, binding = _resolve(GroupResource, path)
-        if bound is not None and _is_members(binding):
-            members.append(_member_operation(entry, bound))
-            continue
-        single_valued = binding is not None and not binding.is_multivalued
-        if entry["op"] == "remove" and "value" in entry and single_valued:
-            entry = {"op": "remove", "path": path}
-        attributes.append(_unassigning(entry))
-    return attributes, members
-
-
-def _eq_value_ids(node: FilterNode | None) -> list[str] | None:
-    """The ids of ``value eq "a" [or value eq "b" ...]``, None for any other filter."""
-    if isinstance(node, Comparison):
-        attr = node.attr_path
-        if (
-            attr.attr.lower() == "value"
-            and attr.sub_attr is None
-            and attr.uri is None
-            and node.op is CompareOperator.eq
-            and isinstance(node.value, str)
-        ):
-            return [node.value]
-        return None
-    if isinstance(node, LogicalExpr) and node.op is LogicalOperator.or_:
-        ids: list[str] = []
-        for term in node.terms:
-            found = _eq_value_ids(term)
-            if found is None:
-                return None
-            ids.extend(found)
-        return ids
-    return None
-
-
-def _member_operation_kind(op: str, path: Path[Any], value: Any) -> tuple[str, list[str]]:
-    """What a (normalised) operation on ``members`` does, for the fast path.
-
-    ``("add"|"replace", ids)`` with the entries in ``value``, ``("remove", ids)``
-    for named members, ``("clear", [])``, or ``("other", [])`` for anything that
-    has to go through scim2-models with the whole membership.
-    """
-    whole = path.value_filter is None and len(path.parts) == 1
-    if whole and op in ("add", "replace"):
-        return op, [item["value"] for item in value]
-    if whole and op == "remove":
-        if value is None:
-            return "clear", []
-        return "remove", [item["value"] for item in value]
-    if op == "remove" and len(path.parts) == 1:
-        ids = _eq_value_ids(path.value_filter)
-        if ids is not None:
-            return "remove", ids
-    return "other", []
-
-
-def _apply_member_operation(
-    state: dict[str, MemberRef], operation: Any, record: GroupRecord
-) -> dict[str, MemberRef]:
-    op = operation.op.value
-    kind, ids = _member_operation_kind(op, operation.path, operation.value)
-    if kind in ("add", "replace"):
-        refs = [MemberRef(item["value"], item.get("display")) for item in operation.value]
-        if kind == "replace":
-            return {ref.agent_id: ref for ref in refs}
-        for ref in refs:
-            state.setdefault(ref.agent_id, ref)
-        return state
-    if kind == "clear":
-        return {}
-    if kind == "remove":
-        for agent_id in ids:
-            state.pop(agent_id, None)
-        return state
-    # Anything else: scim2-models on the group with its full membership.
-    group = GroupResource(
-        id=record.id,
-        display_name=record.display_name,
-        members=[GroupMember(value=ref.agent_id, display=ref.display) for ref in state.values()],
-    )
-    _run(PatchOp[GroupResource].model_construct(operations=[operation]), group)
-    return {ref.agent_id: ref for ref in member_refs(group.members or ())}
-
-
-def referenced_member_ids(body: Any) -> frozenset[str] | None:
-    """The agents a group PATCH can add or remove, when that is all its member
-    operations do (Okta's ``remove members[value eq "x"]`` + ``add members``,
-    Entra's ``Add``/``Remove`` with a value list, renames); ``None`` when some
-    operation needs the whole membership (replace members, remove all members,
-    any other member path or filter).
-
-    With a set, the store may load only the memberships of those agents into
-    ``GroupRecord.members``: :func:`apply_group_patch` then still reports exact
-    ``added``/``removed`` (``fields.members`` is then only that subset's result).
-    A body :func:`apply_group_patch` will refuse gives an empty set.
-    """
-    try:
-        _, member_ops = _group_operations(_operations(body), resource_id="")
-    except SCIMException:
-        return frozenset()
-    referenced: set[str] = set()
-    for entry in member_ops:
-        bound, _ = _resolve(GroupResource, entry["path"])
-        if bound is None:
-            return frozenset()
-        kind, ids = _member_operation_kind(entry["op"], bound, entry.get("value"))
-        if kind not in ("add", "remove"):
-            return None
-        referenced.update(ids)
-    return frozenset(referenced)
-
-
-def apply_group_patch(record: GroupRecord, body: Any) -> GroupUpdate:
-    """Apply a PATCH body to a group.
-
-    ``record.members`` is the full membership, or, when
-    :func:`referenced_member_ids` returns a set, at least the memberships of
-    those agents. Returns the new fields and the exact member difference
-    (``added`` agents that were not members, ``removed`` agents that were). The
-    store checks that added agents belong to the account. Raises SCIMException
-    (400) like :func:`apply_user_patch`.
-    """
-    attribute_ops, member_ops = _group_operations(_operations(body), record.id)
-    current = record.fields()
-
-    display_name, external_id = current.display_name, current.external_id
-    if attribute_ops:
-        patch = _validated_patch(GroupResource, attribute_ops)
-        group = GroupResource(
-            id=record.id, display_name=record.display_name, external_id=record.external_id
-        )
-        _run(patch, group)
-        checked = from_scim_group(
-            GroupResource.model_construct(
-                display_name=group.display_name, external_id=group.external_id, members=None
-            )
-        )
-        display_name, external_id = checked.display_name, checked.external_id
-
-    members = current.members
-    if member_ops:
-        patch = _validated_patch(GroupResource, member_ops)
-        state = {ref.agent_id: ref for ref in current.members}
-        for operation in patch.operations or ():
-            state = _apply_member_operation(state, operation, record)
-        members = tuple(state.values())
-
-    added, removed = member_changes(current.members, members)
-    fields = type(current)(display_name=display_name, external_id=external_id, members=members)
-    changed = bool(
-        added
-        or removed
-        or display_name != current.display_name
-        or external_id != current.external_id
-    )
-    return GroupUpdate(fields=fields, added=added, removed=removed, changed=changed)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, Table, bindparam, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from deskgate.store.models import Agent, Role
@@ -105,7 +106,7 @@ def list_for_account(db: Session, account_id: str) -> Sequence[Agent]:
     ).all()
 
 
-def count_active_admins(db: Session, account_id: str) -> int:
+def count_active_admins(db: Session | Connection, account_id: str) -> int:
     return (
         db.scalar(
             select(func.count())
@@ -116,13 +117,14 @@ def count_active_admins(db: Session, account_id: str) -> int:
     )
 
 
-def lock_account_admins(db: Session, account_id: str) -> None:
+def lock_account_admins(db: Session | Connection, account_id: str) -> None:
     """Serialise changes to an account's admins (last-admin rule) on PostgreSQL.
 
     SQLite already serialises writers (BEGIN IMMEDIATE); on PostgreSQL two concurrent demotions
     could each see the other admin still active, so lock the admin rows first.
     """
-    if db.get_bind().dialect.name == "postgresql":
+    dialect = db.dialect if isinstance(db, Connection) else db.get_bind().dialect
+    if dialect.name == "postgresql":
         db.execute(
             select(Agent.id)
             .where(Agent.account_id == account_id, Agent.role == Role.ADMIN)

@@ -17,7 +17,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     Table,
     bindparam,
     delete,
@@ -41,6 +40,10 @@ from deskgate.store.models import (
     ScimRequestLog,
     ScimToken,
 )
+
+Executor = Session | Connection
+"""What the functions here run statements on: the SCIM path's Core connection, or a page's
+session (both only `execute`)."""
 
 CHUNK = 500
 """Most ids in one `IN (...)` list (SQLite's bound-parameter limit is far above this)."""
@@ -108,7 +111,7 @@ def agent_record(row: Any) -> AgentRecord:
     )
 
 
-def group_record(group: Group | Row[Any], members: Sequence[MemberRef]) -> GroupRecord:
+def group_record(group: StoredGroup, members: Sequence[MemberRef]) -> GroupRecord:
     return GroupRecord(
         id=group.id,
         display_name=group.display_name,
@@ -156,60 +159,54 @@ _UPDATE_AGENT_FIELDS = (
 
 
 def get_agent(
-    db: Session, account_id: str, agent_id: str, *, for_update: bool = False
+    db: Executor, account_id: str, agent_id: str, *, for_update: bool = False
 ) -> AgentRecord | None:
     """The agent, unless deleted over SCIM. `for_update` locks its row (PostgreSQL) so that
     concurrent writes to one agent run one after the other (If-Match, version bumps)."""
     stmt = _GET_AGENT_FOR_UPDATE if for_update else _GET_AGENT
-    row = db.connection().execute(stmt, {"account_id": account_id, "agent_id": agent_id}).first()
+    row = db.execute(stmt, {"account_id": account_id, "agent_id": agent_id}).first()
     return agent_record(row) if row is not None else None
 
 
 def agent_by_user_name(
-    db: Session, account_id: str, user_name_normalized: str
+    db: Executor, account_id: str, user_name_normalized: str
 ) -> AgentRecord | None:
     """The visible agent with this (lower-cased) userName."""
-    row = (
-        db.connection()
-        .execute(
-            _AGENT_BY_USER_NAME,
-            {"account_id": account_id, "user_name_normalized": user_name_normalized},
-        )
-        .first()
-    )
+    row = db.execute(
+        _AGENT_BY_USER_NAME,
+        {"account_id": account_id, "user_name_normalized": user_name_normalized},
+    ).first()
     return agent_record(row) if row is not None else None
 
 
-def insert_agent(db: Session, values: Mapping[str, Any]) -> None:
+def insert_agent(db: Executor, values: Mapping[str, Any]) -> None:
     """Insert an agent row (every column given). Raises IntegrityError on a userName clash."""
-    db.connection().execute(_INSERT_AGENT, dict(values))
+    db.execute(_INSERT_AGENT, dict(values))
 
 
 def update_agent_fields(
-    db: Session, account_id: str, agent_id: str, values: Mapping[str, Any]
+    db: Executor, account_id: str, agent_id: str, values: Mapping[str, Any]
 ) -> None:
     """Write every column of `AGENT_FIELD_COLUMNS`, `version` and `updated_at`."""
-    db.connection().execute(
+    db.execute(
         _UPDATE_AGENT_FIELDS, {**values, "match_account_id": account_id, "match_id": agent_id}
     )
 
 
-def update_agent(db: Session, account_id: str, agent_id: str, values: Mapping[str, Any]) -> None:
-    db.connection().execute(
+def update_agent(db: Executor, account_id: str, agent_id: str, values: Mapping[str, Any]) -> None:
+    db.execute(
         update(_agents)
         .where(_agents.c.account_id == account_id, _agents.c.id == agent_id)
         .values(**values)
     )
 
 
-def list_agents(
-    db: Session | Connection, account_id: str, query: ListQuery
-) -> tuple[int, list[AgentRecord]]:
+def list_agents(db: Executor, account_id: str, query: ListQuery) -> tuple[int, list[AgentRecord]]:
     total, rows = scim_listing.agent_page(db, account_id, query, _AGENT_COLUMNS)
     return total, [agent_record(row) for row in rows]
 
 
-def agent_names(db: Session, account_id: str, agent_ids: Collection[str]) -> dict[str, str]:
+def agent_names(db: Executor, account_id: str, agent_ids: Collection[str]) -> dict[str, str]:
     """{agent id: display name or email} for the ids that are visible agents of the account."""
     found: dict[str, str] = {}
     for chunk in _chunks(agent_ids):
@@ -223,7 +220,7 @@ def agent_names(db: Session, account_id: str, agent_ids: Collection[str]) -> dic
 
 
 def set_roles(
-    db: Session, account_id: str, agent_ids: Collection[str], role: Role, now: dt.datetime
+    db: Executor, account_id: str, agent_ids: Collection[str], role: Role, now: dt.datetime
 ) -> list[str]:
     """Give these agents `role` (those who don't have it yet); return the ids changed."""
     changed: list[str] = []
@@ -246,7 +243,7 @@ def set_roles(
 
 
 def admins_among(
-    db: Session, account_id: str, agent_ids: Collection[str]
+    db: Executor, account_id: str, agent_ids: Collection[str]
 ) -> list[tuple[str, str, bool]]:
     """(id, email, active) of the admins among these agents, in id order."""
     found: list[tuple[str, str, bool]] = []
@@ -263,23 +260,66 @@ def admins_among(
 # --- groups ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class StoredGroup:
+    """A group row without its members (plain values: no ORM object on the SCIM path)."""
+
+    id: str
+    display_name: str
+    external_id: str | None
+    grants_admin: bool
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+_groups = cast(Table, Group.__table__)
+_group_members = cast(Table, GroupMember.__table__)
+_GROUP_COLUMNS_READ = (
+    _groups.c.id,
+    _groups.c.display_name,
+    _groups.c.external_id,
+    _groups.c.grants_admin,
+    _groups.c.version,
+    _groups.c.created_at,
+    _groups.c.updated_at,
+)
+_GET_GROUP = select(*_GROUP_COLUMNS_READ).where(
+    _groups.c.account_id == bindparam("account_id"), _groups.c.id == bindparam("group_id")
+)
+_GET_GROUP_FOR_UPDATE = _GET_GROUP.with_for_update()
+_INSERT_GROUP = insert(_groups)
+
+
 def get_group(
-    db: Session, account_id: str, group_id: str, *, for_update: bool = False
-) -> Group | None:
-    stmt = select(Group).where(Group.account_id == account_id, Group.id == group_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    return db.scalar(stmt)
+    db: Executor, account_id: str, group_id: str, *, for_update: bool = False
+) -> StoredGroup | None:
+    stmt = _GET_GROUP_FOR_UPDATE if for_update else _GET_GROUP
+    row = db.execute(stmt, {"account_id": account_id, "group_id": group_id}).first()
+    return StoredGroup(*row) if row is not None else None
 
 
-def list_groups(
-    db: Session | Connection, account_id: str, query: ListQuery
-) -> tuple[int, list[Row[Any]]]:
-    """(matches, the page's groups as rows of `scim_listing.GROUP_FIELDS`)."""
-    return scim_listing.group_page(db, account_id, query)
+def insert_group(db: Executor, values: Mapping[str, Any]) -> None:
+    """Insert a group row. Raises IntegrityError on a name clash."""
+    db.execute(_INSERT_GROUP, dict(values))
 
 
-def members_of(db: Session, group_ids: Collection[str]) -> dict[str, list[MemberRef]]:
+def update_group(db: Executor, account_id: str, group_id: str, values: Mapping[str, Any]) -> None:
+    db.execute(
+        update(_groups)
+        .where(_groups.c.account_id == account_id, _groups.c.id == group_id)
+        .values(**values)
+    )
+
+
+def list_groups(db: Executor, account_id: str, query: ListQuery) -> tuple[int, list[StoredGroup]]:
+    """(matches, the page's groups)."""
+    total, rows = scim_listing.group_page(db, account_id, query)
+    width = len(scim_listing.GROUP_FIELDS)  # a page's rows may carry sort keys after the fields
+    return total, [StoredGroup(*tuple(row)[:width]) for row in rows]
+
+
+def members_of(db: Executor, group_ids: Collection[str]) -> dict[str, list[MemberRef]]:
     """{group id: its members (id order)} for a page of groups, in one query per chunk."""
     result: dict[str, list[MemberRef]] = {group_id: [] for group_id in group_ids}
     for chunk in _chunks(group_ids):
@@ -294,7 +334,7 @@ def members_of(db: Session, group_ids: Collection[str]) -> dict[str, list[Member
     return result
 
 
-def member_ids_among(db: Session, group_id: str, agent_ids: Collection[str]) -> set[str]:
+def member_ids_among(db: Executor, group_id: str, agent_ids: Collection[str]) -> set[str]:
     """Which of these agents are members of the group (without reading the whole group)."""
     found: set[str] = set()
     for chunk in _chunks(agent_ids):
@@ -308,7 +348,7 @@ def member_ids_among(db: Session, group_id: str, agent_ids: Collection[str]) -> 
     return found
 
 
-def all_member_ids(db: Session, group_id: str) -> list[str]:
+def all_member_ids(db: Executor, group_id: str) -> list[str]:
     return list(
         db.scalars(
             select(GroupMember.agent_id)
@@ -318,13 +358,13 @@ def all_member_ids(db: Session, group_id: str) -> list[str]:
     )
 
 
-def add_members(db: Session, group_id: str, agent_ids: Iterable[str]) -> None:
+def add_members(db: Executor, group_id: str, agent_ids: Iterable[str]) -> None:
     rows = [{"group_id": group_id, "agent_id": agent_id} for agent_id in agent_ids]
     for start in range(0, len(rows), CHUNK):
         db.execute(insert(GroupMember), rows[start : start + CHUNK])
 
 
-def remove_members(db: Session, group_id: str, agent_ids: Collection[str]) -> None:
+def remove_members(db: Executor, group_id: str, agent_ids: Collection[str]) -> None:
     for chunk in _chunks(agent_ids):
         db.execute(
             delete(GroupMember).where(
@@ -333,19 +373,18 @@ def remove_members(db: Session, group_id: str, agent_ids: Collection[str]) -> No
         )
 
 
-def groups_of_agent(db: Session, account_id: str, agent_id: str) -> list[Group]:
-    return list(
-        db.scalars(
-            select(Group)
-            .join(GroupMember, GroupMember.group_id == Group.id)
-            .where(Group.account_id == account_id, GroupMember.agent_id == agent_id)
-            .order_by(Group.id)
-        )
+def groups_of_agent(db: Executor, account_id: str, agent_id: str) -> list[StoredGroup]:
+    rows = db.execute(
+        select(*_GROUP_COLUMNS_READ)
+        .join(_group_members, _group_members.c.group_id == _groups.c.id)
+        .where(_groups.c.account_id == account_id, _group_members.c.agent_id == agent_id)
+        .order_by(_groups.c.id)
     )
+    return [StoredGroup(*row) for row in rows]
 
 
 def in_admin_groups(
-    db: Session, account_id: str, agent_ids: Collection[str], *, except_group: str | None = None
+    db: Executor, account_id: str, agent_ids: Collection[str], *, except_group: str | None = None
 ) -> set[str]:
     """Which of these agents are members of a "members are admins" group (other than one)."""
     found: set[str] = set()
@@ -365,7 +404,7 @@ def in_admin_groups(
     return found
 
 
-def bump_groups(db: Session, group_ids: Collection[str], now: dt.datetime) -> None:
+def bump_groups(db: Executor, group_ids: Collection[str], now: dt.datetime) -> None:
     for chunk in _chunks(group_ids):
         db.execute(
             update(Group)
@@ -374,9 +413,9 @@ def bump_groups(db: Session, group_ids: Collection[str], now: dt.datetime) -> No
         )
 
 
-def delete_group(db: Session, group: Group) -> None:
-    db.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
-    db.delete(group)
+def delete_group(db: Executor, account_id: str, group_id: str) -> None:
+    db.execute(delete(GroupMember).where(GroupMember.group_id == group_id))
+    db.execute(delete(_groups).where(_groups.c.account_id == account_id, _groups.c.id == group_id))
 
 
 @dataclass(frozen=True)
@@ -432,9 +471,9 @@ _TOUCH_TOKEN = (
 _INSERT_REQUEST_LOG = insert(cast(Table, ScimRequestLog.__table__))
 
 
-def token_owner(db: Session, token_hash: str, now: dt.datetime) -> TokenOwner | None:
+def token_owner(db: Executor, token_hash: str, now: dt.datetime) -> TokenOwner | None:
     """The owner of an unexpired token, or None."""
-    row = db.connection().execute(_TOKEN_OWNER, {"token_hash": token_hash}).first()
+    row = db.execute(_TOKEN_OWNER, {"token_hash": token_hash}).first()
     if row is None:
         return None
     token_id, expires_at, last_used_at, account_id, plan = row
@@ -443,16 +482,23 @@ def token_owner(db: Session, token_hash: str, now: dt.datetime) -> TokenOwner | 
     return TokenOwner(token_id, last_used_at, account_id, plan)
 
 
-def touch_token(db: Session, token_id: str, now: dt.datetime) -> None:
-    db.connection().execute(_TOUCH_TOKEN, {"token_id": token_id, "now": now})
+_ACCOUNT_EXISTS = select(Account.id).where(Account.id == bindparam("account_id"))
 
 
-def add_request_log(db: Session, values: Mapping[str, Any]) -> None:
-    db.connection().execute(_INSERT_REQUEST_LOG, dict(values))
+def account_exists(db: Executor, account_id: str) -> bool:
+    return db.execute(_ACCOUNT_EXISTS, {"account_id": account_id}).first() is not None
+
+
+def touch_token(db: Executor, token_id: str, now: dt.datetime) -> None:
+    db.execute(_TOUCH_TOKEN, {"token_id": token_id, "now": now})
+
+
+def add_request_log(db: Executor, values: Mapping[str, Any]) -> None:
+    db.execute(_INSERT_REQUEST_LOG, dict(values))
 
 
 def unauthenticated_requests_since(
-    db: Session, account_id: str, ip: str | None, since: dt.datetime
+    db: Executor, account_id: str, ip: str | None, since: dt.datetime
 ) -> int:
     """How many 401s from this source the account's log holds since `since`."""
     return int(

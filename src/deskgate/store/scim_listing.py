@@ -56,11 +56,12 @@ GROUP_FIELDS = (
     groups_table.c.id,
     groups_table.c.display_name,
     groups_table.c.external_id,
+    groups_table.c.grants_admin,
+    groups_table.c.version,
     groups_table.c.created_at,
     groups_table.c.updated_at,
-    groups_table.c.version,
 )
-"""The columns of a listed group (what `group_record` reads)."""
+"""The columns of a listed group, in `store.scim.StoredGroup`'s order."""
 
 _VISIBLE_AGENTS_COUNT = select(func.coalesce(func.sum(_counts.c.agents), 0))
 

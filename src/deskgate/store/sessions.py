@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from deskgate import ids
@@ -124,7 +125,7 @@ def delete_one(db: Session, session_id: str) -> None:
     db.execute(_DELETE_ONE, {"session_id": session_id})
 
 
-def delete_for_agent(db: Session, account_id: str, agent_id: str) -> int:
+def delete_for_agent(db: Session | Connection, account_id: str, agent_id: str) -> int:
     result = db.execute(
         delete(AgentSession).where(
             AgentSession.account_id == account_id, AgentSession.agent_id == agent_id

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from deskgate import __version__, metrics
 from deskgate.config import Settings
@@ -28,14 +29,15 @@ from deskgate.web import (
     errors,
     health,
     manage_agents,
+    manage_scim_groups,
     manage_security,
     saml,
-    scim,
     sign_in,
 )
 from deskgate.web.headers import SecurityHeaders
 from deskgate.web.input_guard import InputGuard
 from deskgate.web.observability import RequestObservability
+from deskgate.web.scim import app as scim
 from deskgate.web.state import AppState
 
 HERE = Path(__file__).parent
@@ -91,6 +93,19 @@ def _csrf_secret(settings: Settings, state_sessions: object) -> bytes:
     return value.encode()
 
 
+class DeskgateApp(FastAPI):
+    """FastAPI, with SCIM requests sent ahead of it to their own lean app (web/scim/app.py):
+    they need none of the HTML stack, and they are the most frequent requests."""
+
+    scim_app: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scim.serves(scope):
+            await self.scim_app(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     """The deskgate ASGI app. The schema must already be migrated (`deskgate db upgrade`)."""
     engine = engine or make_engine(
@@ -125,7 +140,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
             retainer.cancel()
             await asyncio.gather(refresher, retainer, return_exceptions=True)
 
-    app = FastAPI(
+    app = DeskgateApp(
         title="deskgate",
         version=__version__,
         docs_url=None,
@@ -135,13 +150,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     )
     app.state.deskgate = state
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (sign_in, manage_agents, manage_security):
+    for module in (sign_in, manage_agents, manage_security, manage_scim_groups):
         app.include_router(module.router)
     console.install(app)
     saml.install(app)
 
     health.install(app, state)
-    scim.install(app)
+    app.scim_app = scim.scim_app(state)
     errors.install(app)
     app.add_middleware(errors.UnexpectedErrors)  # innermost: a 500 still gets every header
     app.add_middleware(InputGuard)  # inside SecurityHeaders: its refusals get the headers too

@@ -33,7 +33,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from deskgate.scim.errors import InvalidSyntaxException, InvalidValueException, error_body
+from deskgate.scim.errors import (
+    InvalidSyntaxException,
+    InvalidValueException,
+    SCIMException,
+    error_body,
+)
 from deskgate.web import errors
 from deskgate.web.scim import MAX_BODY_BYTES as MAX_SCIM_BODY_BYTES
 from deskgate.web.scim import SCIM_JSON
@@ -217,11 +222,17 @@ def _is_scim(scope: Scope) -> bool:
     return path.startswith("/scim/")
 
 
+def scim_exception(refusal: Refusal) -> SCIMException:
+    """The refusal as SCIM states it (the SCIM app answers with it too)."""
+    kind = InvalidSyntaxException if refusal.syntax else InvalidValueException
+    exc = kind(detail=refusal.message)
+    exc.status = refusal.status
+    return exc
+
+
 def _refusal_response(scope: Scope, refusal: Refusal) -> Response:
     if _is_scim(scope):
-        kind = InvalidSyntaxException if refusal.syntax else InvalidValueException
-        exc = kind(detail=refusal.message)
-        exc.status = refusal.status
+        exc = scim_exception(refusal)
         return Response(orjson.dumps(error_body(exc)), refusal.status, media_type=SCIM_JSON)
     request = Request(scope)
     title = errors.TITLES.get(refusal.status, "That didn't work")

@@ -1,0 +1,217 @@
+"""SCIM /Users use cases (the rules are in the package's docstring)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from deskgate import ids
+from deskgate.scim import (
+    AgentFields,
+    AgentRecord,
+    ListQuery,
+    agent_fields_for_create,
+    agent_update_for_replace,
+    apply_user_patch,
+    check_if_match,
+)
+from deskgate.scim.errors import NotFoundException, UniquenessException
+from deskgate.services.provisioning.roles import Notes, demote
+from deskgate.store import agents as agent_store
+from deskgate.store import scim as store
+from deskgate.store import sessions as session_store
+from deskgate.store.agents import normalize_user_name
+from deskgate.store.models import AgentSource, Role
+
+
+def _no_user(user_id: str) -> NotFoundException:
+    return NotFoundException(detail=f"No user with id {user_id!r} in this account.")
+
+
+def _taken(user_name: str) -> UniquenessException:
+    return UniquenessException(
+        attribute="userName",
+        value=user_name,
+        detail=f"userName {user_name!r} is already taken in this account (compared without "
+        f'case). Link to the existing user: GET /Users?filter=userName eq "{user_name}".',
+    )
+
+
+def list_users(db: Connection, account_id: str, query: ListQuery) -> tuple[int, list[AgentRecord]]:
+    return store.list_agents(db, account_id, query)
+
+
+def get_user(db: Connection, account_id: str, user_id: str) -> AgentRecord:
+    record = store.get_agent(db, account_id, user_id)
+    if record is None:
+        raise _no_user(user_id)
+    return record
+
+
+def create_user(db: Connection, account_id: str, payload: Any, *, now: dt.datetime) -> AgentRecord:
+    """POST /Users. A userName deleted over SCIM earlier gets a new agent (a new id)."""
+    fields = agent_fields_for_create(payload)
+    if store.agent_by_user_name(db, account_id, normalize_user_name(fields.user_name)) is not None:
+        raise _taken(fields.user_name)
+    agent_id = ids.new_id(ids.AGENT)
+    try:
+        with db.begin_nested():
+            store.insert_agent(
+                db,
+                {
+                    **_columns(fields),
+                    "id": agent_id,
+                    "account_id": account_id,
+                    "role": Role.AGENT.value,
+                    "source": AgentSource.SCIM.value,
+                    "password_hash": None,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                    "last_sign_in_at": None,
+                    "scim_deleted_at": None,
+                },
+            )
+    except IntegrityError:
+        # The unique index on (account, lower-cased userName) settles concurrent POSTs.
+        raise _taken(fields.user_name) from None
+    return _record(agent_id, fields, created_at=now, updated_at=now, version=1)
+
+
+def replace_user(
+    db: Connection,
+    account_id: str,
+    user_id: str,
+    payload: Any,
+    *,
+    if_match: str | None,
+    now: dt.datetime,
+) -> AgentRecord:
+    """PUT /Users/{id}: replace semantics (a missing `active` keeps the stored value)."""
+    record = _agent_for_update(db, account_id, user_id, if_match)
+    update = agent_update_for_replace(record, payload)
+    return _write_fields(db, account_id, record, update.fields, now) if update.changed else record
+
+
+def patch_user(
+    db: Connection,
+    account_id: str,
+    user_id: str,
+    body: Any,
+    *,
+    if_match: str | None,
+    now: dt.datetime,
+) -> AgentRecord:
+    record = _agent_for_update(db, account_id, user_id, if_match)
+    update = apply_user_patch(record, body)
+    return _write_fields(db, account_id, record, update.fields, now) if update.changed else record
+
+
+def delete_user(
+    db: Connection,
+    account_id: str,
+    user_id: str,
+    *,
+    if_match: str | None,
+    now: dt.datetime,
+    notes: Notes,
+) -> None:
+    """DELETE /Users/{id}: deactivate, sign out, leave every group, unlink from SCIM (404 after)."""
+    record = _agent_for_update(db, account_id, user_id, if_match)
+    groups = store.groups_of_agent(db, account_id, record.id)
+    store.update_agent(
+        db,
+        account_id,
+        record.id,
+        {
+            "active": False,
+            "scim_deleted_at": now,
+            "external_id": None,
+            "version": record.version + 1,
+            "updated_at": now,
+        },
+    )
+    session_store.delete_for_agent(db, account_id, record.id)
+    for group in groups:
+        store.remove_members(db, group.id, [record.id])
+    store.bump_groups(db, [group.id for group in groups], now)
+    if any(group.grants_admin for group in groups):
+        demote(db, account_id, [record.id], except_group=None, now=now, notes=notes)
+
+
+def _agent_for_update(
+    db: Connection, account_id: str, user_id: str, if_match: str | None
+) -> AgentRecord:
+    record = store.get_agent(db, account_id, user_id, for_update=True)
+    if record is None:
+        raise _no_user(user_id)
+    check_if_match(if_match, record.version)
+    return record
+
+
+def _columns(fields: AgentFields) -> dict[str, Any]:
+    """Agent column values for SCIM fields ("" where the columns keep no NULL)."""
+    return {
+        "user_name": fields.user_name,
+        "user_name_normalized": normalize_user_name(fields.user_name),
+        "emails": [entry.as_dict() for entry in fields.emails],
+        "email": fields.email,
+        "email_normalized": agent_store.normalize_email(fields.email),
+        "first_name": fields.first_name or "",
+        "last_name": fields.last_name or "",
+        "display_name": fields.display_name or "",
+        "active": fields.active,
+        "external_id": fields.external_id,
+        "locale": fields.locale,
+        "title": fields.title,
+        "enterprise": dict(fields.enterprise),
+    }
+
+
+def _record(
+    agent_id: str,
+    fields: AgentFields,
+    *,
+    created_at: dt.datetime,
+    updated_at: dt.datetime,
+    version: int,
+) -> AgentRecord:
+    return AgentRecord(
+        id=agent_id,
+        user_name=fields.user_name,
+        emails=fields.emails,
+        first_name=fields.first_name,
+        last_name=fields.last_name,
+        display_name=fields.display_name,
+        active=fields.active,
+        external_id=fields.external_id,
+        locale=fields.locale,
+        title=fields.title,
+        enterprise=dict(fields.enterprise),
+        created_at=created_at,
+        updated_at=updated_at,
+        version=version,
+    )
+
+
+def _write_fields(
+    db: Connection, account_id: str, record: AgentRecord, fields: AgentFields, now: dt.datetime
+) -> AgentRecord:
+    """Store new fields over `record` (version bumped); deactivation revokes every session."""
+    values = {**_columns(fields), "version": record.version + 1, "updated_at": now}
+    if normalize_user_name(fields.user_name) != normalize_user_name(record.user_name):
+        try:
+            with db.begin_nested():
+                store.update_agent_fields(db, account_id, record.id, values)
+        except IntegrityError:
+            raise _taken(fields.user_name) from None
+    else:
+        store.update_agent_fields(db, account_id, record.id, values)
+    if record.active and not fields.active:
+        session_store.delete_for_agent(db, account_id, record.id)
+    return _record(
+        record.id, fields, created_at=record.created_at, updated_at=now, version=record.version + 1
+    )
