@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from deskgate.scim import referenced_member_ids
-from deskgate.store import scim as scim_store
+from deskgate.store import scim_groups
 
 from scim_helpers import create_group, create_user, is_scim_error, patch_body
 
@@ -72,8 +72,8 @@ def test_member_patches_never_read_the_whole_group(
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("read the whole membership")
 
-    monkeypatch.setattr(scim_store, "all_member_ids", refuse)
-    monkeypatch.setattr(scim_store, "members_of", refuse)
+    monkeypatch.setattr(scim_groups, "all_member_ids", refuse)
+    monkeypatch.setattr(scim_groups, "members_of", refuse)
     for body in (
         patch_body(
             {"op": "add", "path": "members", "value": [{"value": users[2]}, {"value": users[0]}]}

@@ -17,7 +17,7 @@ from deskgate import ids
 from deskgate.scim.query import ListQuery, parse_list_query
 from deskgate.scim.records import ResourceKind
 from deskgate.store import scim as store
-from deskgate.store import scim_listing
+from deskgate.store import scim_groups, scim_listing
 from deskgate.store.models import Account, Agent, AgentCount, Group
 from deskgate.store.scim_filters import (
     GROUP_COLUMNS,
@@ -105,7 +105,7 @@ def naive_page(conn: Connection, kind: ResourceKind, account_id: str, query: Lis
 
 
 def served_page(db: Session, kind: ResourceKind, account_id: str, query: ListQuery) -> Any:
-    lister = store.list_agents if kind is USER else store.list_groups
+    lister = store.list_agents if kind is USER else scim_groups.list_groups
     total, records = lister(db, account_id, query)
     return total, [record.id for record in records]
 
@@ -205,7 +205,7 @@ def test_pages_work_on_a_connection_too(engine: Engine, listed: str) -> None:
     with engine.connect() as conn:
         total, records = store.list_agents(conn, listed, query)
         assert (total, [r.id for r in records]) == naive_page(conn, USER, listed, query)
-        total, groups = store.list_groups(conn, listed, parse_list_query(GROUP, count=2))
+        total, groups = scim_groups.list_groups(conn, listed, parse_list_query(GROUP, count=2))
         assert total == 17 and [g.display_name for g in groups] == ["Team 00", "Team 01"]
 
 
@@ -308,6 +308,6 @@ def test_the_count_stays_exact_under_concurrent_writers(
 
 def test_the_group_page_is_plain_rows(db: Session, listed: str) -> None:
     query = parse_list_query(GROUP, filter='displayName eq "TEAM 03"')
-    total, groups = store.list_groups(db, listed, query)
+    total, groups = scim_groups.list_groups(db, listed, query)
     assert total == 1 and groups[0].display_name == "Team 03"
     assert not isinstance(groups[0], Group)

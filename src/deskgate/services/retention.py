@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from deskgate.config import Settings
-from deskgate.store import scim as scim_store
+from deskgate.store import scim_request_log, throttle
 from deskgate.store import sessions as session_store
 from deskgate.store import sso as sso_store
-from deskgate.store import throttle
 from deskgate.store.batches import Cutoff
 
 
@@ -80,7 +79,7 @@ def run(
         "seen_assertions": lambda db, n: sso_store.prune_seen_assertions(db, now, n),
         "failed_sign_ins": lambda db, n: throttle.prune(db, throttle_before, n),
         "login_attempts": lambda db, n: sso_store.prune_attempts(db, attempts_before, n),
-        "scim_request_log": lambda db, n: scim_store.prune_request_log(db, log_before, n),
+        "scim_request_log": lambda db, n: scim_request_log.prune_request_log(db, log_before, n),
     }
     counts = {table: _drain(sessions, batch, limit) for table, batch in steps.items()}
     counts["login_attempts"] += _cap_per_account(
@@ -93,9 +92,9 @@ def run(
     )
     counts["scim_request_log"] += _cap_per_account(
         sessions,
-        scim_store.accounts_over_request_log_cap,
-        scim_store.request_log_cutoff,
-        scim_store.prune_request_log_up_to,
+        scim_request_log.accounts_over_request_log_cap,
+        scim_request_log.request_log_cutoff,
+        scim_request_log.prune_request_log_up_to,
         policy.scim_request_log_per_account,
         limit,
     )

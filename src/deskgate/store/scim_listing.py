@@ -61,7 +61,7 @@ GROUP_FIELDS = (
     groups_table.c.created_at,
     groups_table.c.updated_at,
 )
-"""The columns of a listed group, in `store.scim.StoredGroup`'s order."""
+"""The columns of a listed group, in `store.scim_groups.StoredGroup`'s order."""
 
 _VISIBLE_AGENTS_COUNT = select(func.coalesce(func.sum(_counts.c.agents), 0))
 

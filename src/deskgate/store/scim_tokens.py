@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from deskgate import ids
@@ -64,3 +67,44 @@ def find_account(
     if token.expires_at is not None and token.expires_at <= now:
         return None
     return token, account
+
+
+# --- lookup on every SCIM request --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenOwner:
+    """A live SCIM token and the account it belongs to (plain values: no ORM objects to load)."""
+
+    token_id: str
+    last_used_at: dt.datetime | None
+    account_id: str
+    plan: str
+
+
+_TOKEN_OWNER = (
+    select(ScimToken.id, ScimToken.expires_at, ScimToken.last_used_at, Account.id, Account.plan)
+    .join(Account, Account.id == ScimToken.account_id)
+    .where(ScimToken.token_hash == bindparam("token_hash"))
+)
+_scim_tokens = cast(Table, ScimToken.__table__)
+_TOUCH_TOKEN = (
+    update(_scim_tokens)
+    .where(_scim_tokens.c.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("now", type_=_scim_tokens.c.last_used_at.type))
+)
+
+
+def token_owner(db: Session | Connection, token_hash: str, now: dt.datetime) -> TokenOwner | None:
+    """The owner of an unexpired token, or None."""
+    row = db.execute(_TOKEN_OWNER, {"token_hash": token_hash}).first()
+    if row is None:
+        return None
+    token_id, expires_at, last_used_at, account_id, plan = row
+    if expires_at is not None and expires_at <= now:
+        return None
+    return TokenOwner(token_id, last_used_at, account_id, plan)
+
+
+def touch_token(db: Session | Connection, token_id: str, now: dt.datetime) -> None:
+    db.execute(_TOUCH_TOKEN, {"token_id": token_id, "now": now})

@@ -26,7 +26,8 @@ from deskgate.scim.errors import InvalidValueException, NotFoundException, Uniqu
 from deskgate.scim.models import GROUP_SCHEMA
 from deskgate.services.provisioning.roles import Notes, demote, promote
 from deskgate.store import scim as store
-from deskgate.store.scim import StoredGroup
+from deskgate.store import scim_groups
+from deskgate.store.scim_groups import StoredGroup
 
 
 def _no_group(group_id: str) -> NotFoundException:
@@ -56,17 +57,17 @@ def wants_members(attributes: Collection[str], excluded_attributes: Collection[s
 
 
 def list_groups(db: Connection, account_id: str, query: ListQuery) -> tuple[int, list[GroupRecord]]:
-    total, groups = store.list_groups(db, account_id, query)
+    total, groups = scim_groups.list_groups(db, account_id, query)
     members: Mapping[str, list[MemberRef]] = {}
     if groups and wants_members(query.attributes, query.excluded_attributes):
-        members = store.members_of(db, [group.id for group in groups])
-    return total, [store.group_record(group, members.get(group.id, ())) for group in groups]
+        members = scim_groups.members_of(db, [group.id for group in groups])
+    return total, [scim_groups.group_record(group, members.get(group.id, ())) for group in groups]
 
 
 def get_group(
     db: Connection, account_id: str, group_id: str, *, with_members: bool = True
 ) -> GroupRecord:
-    group = store.get_group(db, account_id, group_id)
+    group = scim_groups.get_group(db, account_id, group_id)
     if group is None:
         raise _no_group(group_id)
     return _group_record(db, group, with_members=with_members)
@@ -89,7 +90,7 @@ def create_group(db: Connection, account_id: str, payload: Any, *, now: dt.datet
         "id": group.id,
         "account_id": account_id,
         "display_name": group.display_name,
-        "display_name_normalized": store.normalize_group_name(group.display_name),
+        "display_name_normalized": scim_groups.normalize_group_name(group.display_name),
         "external_id": group.external_id,
         "grants_admin": False,
         "version": 1,
@@ -98,11 +99,11 @@ def create_group(db: Connection, account_id: str, payload: Any, *, now: dt.datet
     }
     try:
         with db.begin_nested():
-            store.insert_group(db, values)
+            scim_groups.insert_group(db, values)
     except IntegrityError:
         raise _name_taken(fields.display_name) from None
-    store.add_members(db, group.id, member_ids)
-    return store.group_record(
+    scim_groups.add_members(db, group.id, member_ids)
+    return scim_groups.group_record(
         group, [MemberRef(agent_id, names[agent_id]) for agent_id in sorted(member_ids)]
     )
 
@@ -120,8 +121,8 @@ def replace_group(
 ) -> GroupRecord:
     """PUT /Groups/{id}: the members sent become the whole membership."""
     group = _group_for_update(db, account_id, group_id, if_match)
-    current = [MemberRef(agent_id) for agent_id in store.all_member_ids(db, group.id)]
-    update = group_update_for_replace(store.group_record(group, current), payload)
+    current = [MemberRef(agent_id) for agent_id in scim_groups.all_member_ids(db, group.id)]
+    update = group_update_for_replace(scim_groups.group_record(group, current), payload)
     group = _apply_group_update(db, account_id, group, update, now=now, notes=notes)
     return _group_record(db, group, with_members=with_members)
 
@@ -143,11 +144,11 @@ def patch_group(
     # The core says which members the operations name, from the same parse it applies them with.
     named = referenced_member_ids(body)
     if named is None:
-        member_ids: Collection[str] = store.all_member_ids(db, group.id)
+        member_ids: Collection[str] = scim_groups.all_member_ids(db, group.id)
     else:
-        member_ids = sorted(store.member_ids_among(db, group.id, named))
+        member_ids = sorted(scim_groups.member_ids_among(db, group.id, named))
     # The record holds the members the operations can touch: added/removed come out exact.
-    record = store.group_record(group, [MemberRef(agent_id) for agent_id in member_ids])
+    record = scim_groups.group_record(group, [MemberRef(agent_id) for agent_id in member_ids])
     update = apply_group_patch(record, body)
     return _apply_group_update(db, account_id, group, update, now=now, notes=notes).version
 
@@ -163,15 +164,15 @@ def delete_group(
 ) -> None:
     group = _group_for_update(db, account_id, group_id, if_match)
     if group.grants_admin:
-        members = store.all_member_ids(db, group.id)
+        members = scim_groups.all_member_ids(db, group.id)
         demote(db, account_id, members, except_group=group.id, now=now, notes=notes)
-    store.delete_group(db, account_id, group.id)
+    scim_groups.delete_group(db, account_id, group.id)
 
 
 def _group_for_update(
     db: Connection, account_id: str, group_id: str, if_match: str | None
 ) -> StoredGroup:
-    group = store.get_group(db, account_id, group_id, for_update=True)
+    group = scim_groups.get_group(db, account_id, group_id, for_update=True)
     if group is None:
         raise _no_group(group_id)
     check_if_match(if_match, group.version)
@@ -179,8 +180,8 @@ def _group_for_update(
 
 
 def _group_record(db: Connection, group: StoredGroup, *, with_members: bool) -> GroupRecord:
-    members = store.members_of(db, [group.id])[group.id] if with_members else []
-    return store.group_record(group, members)
+    members = scim_groups.members_of(db, [group.id])[group.id] if with_members else []
+    return scim_groups.group_record(group, members)
 
 
 def _require_agents(db: Connection, account_id: str, agent_ids: Collection[str]) -> dict[str, str]:
@@ -218,17 +219,17 @@ def _apply_group_update(
     if fields.display_name != group.display_name or fields.external_id != group.external_id:
         names = {
             "display_name": fields.display_name,
-            "display_name_normalized": store.normalize_group_name(fields.display_name),
+            "display_name_normalized": scim_groups.normalize_group_name(fields.display_name),
             "external_id": fields.external_id,
         }
         try:
             with db.begin_nested():
-                store.update_group(db, account_id, group.id, names)
+                scim_groups.update_group(db, account_id, group.id, names)
         except IntegrityError:
             raise _name_taken(fields.display_name) from None
-    store.add_members(db, group.id, added)
-    store.remove_members(db, group.id, update.removed)
-    store.update_group(db, account_id, group.id, values)
+    scim_groups.add_members(db, group.id, added)
+    scim_groups.remove_members(db, group.id, update.removed)
+    scim_groups.update_group(db, account_id, group.id, values)
     if group.grants_admin:
         promote(db, account_id, added, now=now, notes=notes)
         demote(db, account_id, update.removed, except_group=group.id, now=now, notes=notes)

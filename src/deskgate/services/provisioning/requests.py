@@ -10,7 +10,7 @@ from deskgate import ids
 from deskgate.display_text import for_display
 from deskgate.scim.errors import ForbiddenException, UnauthorizedException
 from deskgate.services.tokens import hash_token
-from deskgate.store import scim as store
+from deskgate.store import scim_request_log, scim_tokens
 from deskgate.store.models import Plan
 from deskgate.store.scim import Executor
 
@@ -20,7 +20,7 @@ TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 @dataclass(frozen=True)
 class ScimCaller:
     account_id: str
-    token: store.TokenOwner
+    token: scim_tokens.TokenOwner
 
 
 _BEARER = re.compile(r"bearer\s+(\S+)\s*", re.IGNORECASE)
@@ -47,7 +47,7 @@ def authenticate(
     answer whether or not the account exists); 403 when the account is not on Scale Plus.
     """
     token = token_from_header(authorization)
-    owner = store.token_owner(db, hash_token(token), now) if token else None
+    owner = scim_tokens.token_owner(db, hash_token(token), now) if token else None
     if owner is None or owner.account_id != account_id:
         raise UnauthorizedException(
             detail="The bearer token is missing, expired, or not valid for this SCIM base URL. "
@@ -83,9 +83,9 @@ def record_unauthenticated_request(
 ) -> bool:
     """Log a 401 when the path's account exists and its source is under its cap (anonymous
     requests must not fill the log); True when a row was written."""
-    if not store.account_exists(db, request.account_id):
+    if not scim_request_log.account_exists(db, request.account_id):
         return False
-    recent = store.unauthenticated_requests_since(
+    recent = scim_request_log.unauthenticated_requests_since(
         db, request.account_id, request.ip, now - UNAUTHENTICATED_LOG_WINDOW
     )
     if recent >= per_ip_per_minute:
@@ -95,10 +95,14 @@ def record_unauthenticated_request(
 
 
 def record_request(
-    db: Executor, request: RequestRecord, *, now: dt.datetime, token: store.TokenOwner | None = None
+    db: Executor,
+    request: RequestRecord,
+    *,
+    now: dt.datetime,
+    token: scim_tokens.TokenOwner | None = None,
 ) -> None:
     """Add the request to the account's log; note the token's use at most once a minute."""
-    store.add_request_log(
+    scim_request_log.add_request_log(
         db,
         {
             "id": ids.new_id(ids.SCIM_REQUEST),
@@ -116,4 +120,4 @@ def record_request(
     if token is not None and (
         token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL
     ):
-        store.touch_token(db, token.token_id, now)
+        scim_tokens.touch_token(db, token.token_id, now)

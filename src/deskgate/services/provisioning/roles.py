@@ -9,6 +9,7 @@ from collections.abc import Collection
 
 from deskgate.store import agents as agent_store
 from deskgate.store import scim as store
+from deskgate.store import scim_groups
 from deskgate.store.models import Role
 from deskgate.store.scim import Executor
 
@@ -40,7 +41,7 @@ def demote(
     admins = store.admins_among(db, account_id, agent_ids)
     if not admins:
         return
-    still_admin = store.in_admin_groups(
+    still_admin = scim_groups.in_admin_groups(
         db, account_id, [a[0] for a in admins], except_group=except_group
     )
     candidates = [admin for admin in admins if admin[0] not in still_admin]

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from deskgate.errors import NotFound
 from deskgate.services.provisioning.roles import Notes, demote, promote
-from deskgate.store import scim as store
+from deskgate.store import scim_groups, scim_request_log
 
 RECENT_REQUESTS = 50
 PAGE_GROUPS = 200
@@ -29,14 +29,14 @@ def set_group_grants_admin(
 ) -> AdminGroupChange:
     """Security page: mark a group "members are admins" (promote its members) or unmark it
     (demote those no other admin group holds, never the last active admin)."""
-    group = store.get_group(db, account_id, group_id, for_update=True)
+    group = scim_groups.get_group(db, account_id, group_id, for_update=True)
     if group is None:
         raise NotFound("No such group in this account. It may have been deleted by your IdP.")
     notes: Notes = []
     if group.grants_admin != grants_admin:
         # The flag must hold before the admin-group lookups below.
-        store.update_group(db, account_id, group.id, {"grants_admin": grants_admin})
-        members = store.all_member_ids(db, group.id)
+        scim_groups.update_group(db, account_id, group.id, {"grants_admin": grants_admin})
+        members = scim_groups.all_member_ids(db, group.id)
         if grants_admin:
             promote(db, account_id, members, now=now, notes=notes)
         else:
@@ -50,6 +50,6 @@ def set_group_grants_admin(
 def scim_page_context(db: Session, account_id: str) -> dict[str, Any]:
     """What `_scim_extra.html` shows: the latest requests and the groups (with their admin flag)."""
     return {
-        "scim_log": store.recent_requests(db, account_id, RECENT_REQUESTS),
-        "scim_groups": store.group_summaries(db, account_id, PAGE_GROUPS),
+        "scim_log": scim_request_log.recent_requests(db, account_id, RECENT_REQUESTS),
+        "scim_groups": scim_groups.group_summaries(db, account_id, PAGE_GROUPS),
     }

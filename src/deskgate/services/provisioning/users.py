@@ -22,6 +22,7 @@ from deskgate.scim.errors import NotFoundException, UniquenessException
 from deskgate.services.provisioning.roles import Notes, demote
 from deskgate.store import agents as agent_store
 from deskgate.store import scim as store
+from deskgate.store import scim_groups
 from deskgate.store import sessions as session_store
 from deskgate.store.agents import normalize_user_name
 from deskgate.store.models import AgentSource, Role
@@ -121,7 +122,7 @@ def delete_user(
 ) -> None:
     """DELETE /Users/{id}: deactivate, sign out, leave every group, unlink from SCIM (404 after)."""
     record = _agent_for_update(db, account_id, user_id, if_match)
-    groups = store.groups_of_agent(db, account_id, record.id)
+    groups = scim_groups.groups_of_agent(db, account_id, record.id)
     store.update_agent(
         db,
         account_id,
@@ -136,8 +137,8 @@ def delete_user(
     )
     session_store.delete_for_agent(db, account_id, record.id)
     for group in groups:
-        store.remove_members(db, group.id, [record.id])
-    store.bump_groups(db, [group.id for group in groups], now)
+        scim_groups.remove_members(db, group.id, [record.id])
+    scim_groups.bump_groups(db, [group.id for group in groups], now)
     if any(group.grants_admin for group in groups):
         demote(db, account_id, [record.id], except_group=None, now=now, notes=notes)
 
