@@ -209,21 +209,48 @@ def password_sign_in(
     return SignedIn(agent=agent, account=account, cookie_value=cookie_value)
 
 
-def current_session(db: Session, cookie_value: str, now: dt.datetime) -> CurrentSession | None:
-    """The live session for a cookie value, or None (unknown, expired, agent inactive).
+@dataclass(frozen=True)
+class SessionUpkeep:
+    """A write a session check found due: remove the session (expired, or its agent
+    deactivated) or note that it was seen (at most every SESSION_TOUCH_INTERVAL)."""
+
+    session_id: str
+    remove: bool
+
+
+def read_session(
+    db: Session, cookie_value: str, now: dt.datetime
+) -> tuple[CurrentSession | None, SessionUpkeep | None]:
+    """The live session for a cookie value, or None (unknown, expired, agent inactive), and the
+    write it calls for, if any. Only reads, so it can run in a read-only transaction.
 
     Read from the database every time (one indexed query): a revoked session or a deactivated
-    agent is out at the next request, on every node."""
+    agent is out at the next request, on every node, whether or not the upkeep is written."""
     found = session_store.find(db, hash_token(cookie_value))
     if found is None:
-        return None
+        return None, None
     session, agent, account = found
     if session.expires_at <= now or not agent.active:
-        session_store.delete_one(db, session.id)
-        return None
+        return None, SessionUpkeep(session.id, remove=True)
+    current = CurrentSession(session=session, agent=agent, account=account)
     if now - session.last_seen_at > SESSION_TOUCH_INTERVAL:
-        session_store.mark_seen(db, session.id, now)
-    return CurrentSession(session=session, agent=agent, account=account)
+        return current, SessionUpkeep(session.id, remove=False)
+    return current, None
+
+
+def keep_up(db: Session, upkeep: SessionUpkeep, now: dt.datetime) -> None:
+    if upkeep.remove:
+        session_store.delete_one(db, upkeep.session_id)
+    else:
+        session_store.mark_seen(db, upkeep.session_id, now)
+
+
+def current_session(db: Session, cookie_value: str, now: dt.datetime) -> CurrentSession | None:
+    """`read_session` with its upkeep written in the same (writing) transaction."""
+    current, upkeep = read_session(db, cookie_value, now)
+    if upkeep is not None:
+        keep_up(db, upkeep, now)
+    return current
 
 
 def sign_out(db: Session, cookie_value: str) -> None:

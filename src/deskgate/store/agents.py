@@ -89,7 +89,7 @@ def matching_sign_in(
     )
     if not value:
         return []
-    rows = db.execute(statement, {"account_id": account_id, "value": value})
+    rows = db.connection().execute(statement, {"account_id": account_id, "value": value})
     return [SignInAgent(*row) for row in rows]
 
 
@@ -158,9 +158,9 @@ def touch_sign_in(
 ) -> None:
     """Note the sign-in on the agent (and, from an assertion, its refreshed names) in one UPDATE."""
     if renamed is None:
-        db.execute(_TOUCH_SIGN_IN, {"agent_key": agent_id, "signed_in_at": now})
+        db.connection().execute(_TOUCH_SIGN_IN, {"agent_key": agent_id, "signed_in_at": now})
         return
-    db.execute(
+    db.connection().execute(
         _TOUCH_SIGN_IN_RENAMED,
         {
             "agent_key": agent_id,

@@ -46,6 +46,7 @@ class SessionAccount:
     plan: str
 
 
+# Core statements run on the session's connection, as in store/sso.py.
 _ADD = insert(_sessions)
 # One indexed query (the unique token hash) joining the agent and its account.
 _FIND = (
@@ -93,7 +94,7 @@ def add(
     ip: str | None,
     user_agent: str | None,
 ) -> None:
-    db.execute(
+    db.connection().execute(
         _ADD,
         {
             "id": ids.new_id(ids.SESSION),
@@ -111,18 +112,18 @@ def add(
 
 
 def find(db: Session, token_hash: str) -> tuple[SessionInfo, SessionAgent, SessionAccount] | None:
-    row = db.execute(_FIND, {"token_hash": token_hash}).first()
+    row = db.connection().execute(_FIND, {"token_hash": token_hash}).first()
     if row is None:
         return None
     return SessionInfo(*row[:4]), SessionAgent(*row[4:12]), SessionAccount(*row[12:])
 
 
 def mark_seen(db: Session, session_id: str, now: dt.datetime) -> None:
-    db.execute(_MARK_SEEN, {"session_id": session_id, "seen_at": now})
+    db.connection().execute(_MARK_SEEN, {"session_id": session_id, "seen_at": now})
 
 
 def delete_one(db: Session, session_id: str) -> None:
-    db.execute(_DELETE_ONE, {"session_id": session_id})
+    db.connection().execute(_DELETE_ONE, {"session_id": session_id})
 
 
 def delete_for_agent(db: Session | Connection, account_id: str, agent_id: str) -> int:

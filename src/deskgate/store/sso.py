@@ -27,6 +27,8 @@ from deskgate.store.models import (
 
 # The sign-in path runs Core statements built once here (SQLAlchemy then reuses their compiled
 # form), on the tables rather than the mapped classes: no ORM unit of work, plain rows back.
+# They go to the session's connection (`db.connection().execute`): the same transaction, without
+# Session.execute's own pass (which never autoflushes for Core statements on tables anyway).
 _accounts: Table = Account.__table__  # type: ignore[assignment]
 _connections: Table = SSOConnection.__table__  # type: ignore[assignment]
 _requests: Table = SAMLRequest.__table__  # type: ignore[assignment]
@@ -75,12 +77,12 @@ def sign_in_connection(db: Session, sso_token: str) -> Row[*tuple[Any, ...]] | N
     """The account with this SSO token and its connection's settings (None columns when it has
     no connection), in one indexed query; the keys and certificates are left out (see
     `connection_keys`)."""
-    return db.execute(_SIGN_IN_CONNECTION, {"sso_token": sso_token}).first()
+    return db.connection().execute(_SIGN_IN_CONNECTION, {"sso_token": sso_token}).first()
 
 
 def connection_keys(db: Session, account_id: str) -> Row[*tuple[Any, ...]] | None:
     """(sp_private_key_pem, sp_certificate_pem, idp_certificates) of the account's connection."""
-    return db.execute(_CONNECTION_KEYS, {"account_id": account_id}).first()
+    return db.connection().execute(_CONNECTION_KEYS, {"account_id": account_id}).first()
 
 
 def connections_with_metadata_url(
@@ -131,7 +133,7 @@ def add_request(
     ttl: dt.timedelta,
     ip: str | None = None,
 ) -> None:
-    db.execute(
+    db.connection().execute(
         _ADD_REQUEST,
         {
             "id": request_id,
@@ -148,9 +150,11 @@ def outstanding_requests(
     db: Session, account_id: str, ip: str | None, now: dt.datetime
 ) -> tuple[int, dt.datetime | None]:
     """(unexpired requests this IP started for the account, when the first of them expires)."""
-    count, first_expiry = db.execute(
-        _OUTSTANDING, {"account_id": account_id, "ip": _ip(ip), "now": now}
-    ).one()
+    count, first_expiry = (
+        db.connection()
+        .execute(_OUTSTANDING, {"account_id": account_id, "ip": _ip(ip), "now": now})
+        .one()
+    )
     return int(count), first_expiry
 
 
@@ -167,7 +171,11 @@ def consume_request(
 
     The DELETE … RETURNING is atomic: of two responses to one request, only one gets the row.
     """
-    row = db.execute(_CONSUME_REQUEST, {"request_id": request_id, "account_id": account_id}).first()
+    row = (
+        db.connection()
+        .execute(_CONSUME_REQUEST, {"request_id": request_id, "account_id": account_id})
+        .first()
+    )
     if row is None or row.expires_at <= now:
         return None
     return ConsumedRequest(relay_state=row.relay_state)
@@ -189,12 +197,12 @@ def remember_assertion(
 
     The primary key (account, assertion id) decides, so app nodes sharing one database agree.
     """
-    result = db.execute(
+    result = db.connection().execute(
         _REMEMBER_ASSERTION[db.get_bind().dialect.name],
         {"account_id": account_id, "assertion_id": assertion_id, "expires_at": keep_until},
         execution_options=_ROWCOUNT,
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)
 
 
 # --- retention: each deletes at most `limit` rows and says how many went ---------------------
@@ -243,7 +251,7 @@ def record_attempt(
     detail: str | None = None,
     ip: str | None = None,
 ) -> None:
-    db.execute(
+    db.connection().execute(
         _ADD_ATTEMPT,
         {
             "id": ids.new_id(ids.LOGIN_ATTEMPT),
@@ -289,16 +297,16 @@ _COUNT_SUPPRESSED = (
 def refusals_since(db: Session, account_id: str, ip: str | None, since: dt.datetime) -> int:
     """How many refusals from this IP the account has recorded since `since`."""
     return int(
-        db.execute(
-            _REFUSALS_SINCE, {"account_id": account_id, "ip": _ip(ip), "since": since}
-        ).scalar_one()
+        db.connection()
+        .execute(_REFUSALS_SINCE, {"account_id": account_id, "ip": _ip(ip), "since": since})
+        .scalar_one()
         or 0
     )
 
 
 def count_suppressed_refusal(db: Session, account_id: str, ip: str | None) -> None:
     """Count one more unrecorded refusal on the latest refusal row from this IP."""
-    db.execute(_COUNT_SUPPRESSED, {"of_account": account_id, "from_ip": _ip(ip)})
+    db.connection().execute(_COUNT_SUPPRESSED, {"of_account": account_id, "from_ip": _ip(ip)})
 
 
 def recent_attempts(db: Session, account_id: str, limit: int = 50) -> Sequence[LoginAttempt]:

@@ -6,7 +6,7 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
-from deskgate.web.deps import SignedIn, signed_in
+from deskgate.web.deps import signed_in
 from deskgate.web.plain_routes import PlainRoute
 from deskgate.web.rendering import render
 
@@ -14,8 +14,9 @@ router = APIRouter()
 
 
 @router.get("/console")
-def console(request: Request, current: SignedIn) -> Response:
-    return render(request, "console.html", current=current)
+async def console(request: Request) -> Response:
+    # The plain session check (read-only, no request transaction): the page only reads.
+    return render(request, "console.html", current=await signed_in(request))
 
 
 async def me(request: Request) -> Response:

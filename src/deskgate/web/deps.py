@@ -71,9 +71,16 @@ def _current(request: Request, db: Db) -> auth.CurrentSession | None:
 
 
 def _check_session(state: AppState, cookie: str) -> auth.CurrentSession | None:
-    with state.sessions() as db:
-        current = auth.current_session(db, cookie, utcnow())
-        db.commit()  # a touch of last_seen_at, or the removal of an expired session
+    # The check only reads, in a read-only transaction (on SQLite it never waits for the write
+    # lock); the rare write it calls for (last_seen_at every few minutes, removing an expired
+    # session) follows in a short transaction of its own.
+    now = utcnow()
+    with state.sessions(write=False) as db:
+        current, upkeep = auth.read_session(db, cookie, now)
+    if upkeep is not None:
+        with state.sessions() as db:
+            auth.keep_up(db, upkeep, now)
+            db.commit()
     return current
 
 

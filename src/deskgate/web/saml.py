@@ -15,6 +15,7 @@ from urllib.parse import unquote_plus
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from python_multipart.multipart import parse_options_header
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -168,7 +169,12 @@ def _finish_login(
     user_agent: str | None,
 ) -> sso_sign_in.SSOSuccess | SSOFailure:
     now = utcnow()
-    with state.sessions() as db:
+    # On SQLite the connection is read in a read-only transaction of its own, which never waits
+    # for the write lock, and the response is validated with no transaction open; only then does
+    # the sign-in queue for the lock. PostgreSQL holds nothing for a read: one transaction there
+    # spares a BEGIN, a COMMIT and a pool checkout.
+    separate_read = state.engine.dialect.name == "sqlite"
+    with state.sessions(write=not separate_read) as db:
         config = sso_config.load(
             db,
             sso_token=sso_token,
@@ -178,23 +184,37 @@ def _finish_login(
         )
         if isinstance(config, SSOFailure):
             return config
-        if state.engine.dialect.name == "sqlite":
-            # End the read here, so that the response is validated without the write lock
-            # every other request waits for. (PostgreSQL holds nothing for a read: one
-            # transaction there spares a BEGIN, a COMMIT and a pool checkout.)
-            db.commit()
-        outcome = sso_sign_in.finish_login(
-            db,
-            config,
-            saml_response=saml_response,
-            relay_state=relay_state,
-            now=now,
-            session_policy=state.session_policy,
-            ip=ip,
-            user_agent=user_agent,
-            caps=_caps(state),
-        )
-        db.commit()
+        if not separate_read:
+            return _sign_in(state, db, config, saml_response, relay_state, now, ip, user_agent)
+    # (leaving the block above ended the read: a rollback, as nothing was written)
+    with state.sessions() as db:
+        return _sign_in(state, db, config, saml_response, relay_state, now, ip, user_agent)
+
+
+def _sign_in(
+    state: AppState,
+    db: Session,
+    config: sso_config.SignInConfig,
+    saml_response: str,
+    relay_state: str | None,
+    now: dt.datetime,
+    ip: str,
+    user_agent: str | None,
+) -> sso_sign_in.SSOSuccess | SSOFailure:
+    """Validate and sign in (finish_login opens no transaction before validating), then commit
+    the session or the attempt record."""
+    outcome = sso_sign_in.finish_login(
+        db,
+        config,
+        saml_response=saml_response,
+        relay_state=relay_state,
+        now=now,
+        session_policy=state.session_policy,
+        ip=ip,
+        user_agent=user_agent,
+        caps=_caps(state),
+    )
+    db.commit()
     return outcome
 
 
