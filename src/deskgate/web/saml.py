@@ -84,17 +84,23 @@ def sp_metadata(sso_token: str, idp_kind: str, db: Db, state: State) -> Response
 # --- SP-initiated login ----------------------------------------------------------------------
 
 
+def _load_config(
+    state: AppState, db: Session, sso_token: str, idp_kind: str
+) -> sso_config.SignInConfig | SSOFailure:
+    return sso_config.load(
+        db,
+        sso_token=sso_token,
+        idp_kind=idp_kind,
+        base_url=state.settings.base_url,
+        clock_skew=_clock_skew(state),
+    )
+
+
 def _start_login(
     state: AppState, sso_token: str, idp_kind: str, next_path: str, ip: str
 ) -> str | LoginPost | SSOFailure:
     with state.sessions() as db:
-        config = sso_config.load(
-            db,
-            sso_token=sso_token,
-            idp_kind=idp_kind,
-            base_url=state.settings.base_url,
-            clock_skew=_clock_skew(state),
-        )
+        config = _load_config(state, db, sso_token, idp_kind)
         if isinstance(config, SSOFailure):
             return config
         outcome = sso_start.start_login(
@@ -175,13 +181,7 @@ def _finish_login(
     # spares a BEGIN, a COMMIT and a pool checkout.
     separate_read = state.engine.dialect.name == "sqlite"
     with state.sessions(write=not separate_read) as db:
-        config = sso_config.load(
-            db,
-            sso_token=sso_token,
-            idp_kind=idp_kind,
-            base_url=state.settings.base_url,
-            clock_skew=_clock_skew(state),
-        )
+        config = _load_config(state, db, sso_token, idp_kind)
         if isinstance(config, SSOFailure):
             return config
         if not separate_read:
