@@ -7,6 +7,7 @@ import base64
 import copy
 import datetime as dt
 import re
+import threading
 import zlib
 from urllib.parse import parse_qs, urlsplit
 
@@ -571,3 +572,21 @@ def test_pages_carry_security_headers(client):
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY"
     assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_acs_parses_responses_on_the_retiring_threads(sso_account, new_client, monkeypatch):
+    """Attacker XML must not reach a long-lived thread's lxml name dictionary (see
+    deskgate/saml/untrusted_threads.py)."""
+    from deskgate.services import sso_sign_in
+
+    seen: list[str] = []
+    original = sso_sign_in.validate_response
+
+    def recording(*args, **kwargs):
+        seen.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sso_sign_in, "validate_response", recording)
+    response = post_acs(new_client(), path_of(sso_account.acs), sso_account.response())
+    assert response.status_code == 303
+    assert seen == ["deskgate-saml-untrusted"]

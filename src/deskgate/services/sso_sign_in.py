@@ -19,6 +19,7 @@ from deskgate.redirects import local_path
 from deskgate.saml.acs import VerifiedAssertion, validate_response
 from deskgate.saml.attributes import AgentProfile, profile_from_assertion
 from deskgate.saml.errors import SAMLError
+from deskgate.saml.untrusted_threads import validation_threads
 from deskgate.services import agents as agent_service
 from deskgate.services import auth, sign_in_match, validation
 from deskgate.services.sso_attempts import detail_of, record_success, refuse
@@ -52,14 +53,18 @@ def finish_login(
     """Validate a response posted to the ACS and sign the agent in, or refuse and record why.
 
     The response is validated before the first statement, so no transaction is open (on SQLite:
-    no write lock held) while signatures are checked. Returns rather than raises, so the caller
+    no write lock held) while signatures are checked, on a thread of `validation_threads`
+    (attacker XML must not grow a long-lived thread's parser dictionary). Returns rather than raises, so the caller
     commits the attempt record either way. Anyone can post here: one IP gets
     `caps.refusals_recorded_per_minute` refusal rows per account a minute; later ones are only
     counted on the last of those rows.
     """
     refused = partial(refuse, db, config, now=now, ip=ip, caps=caps)
     try:
-        verified = validate_response(saml_response, config.sp, config.idp, now)
+        verified = validation_threads.run(
+            partial(validate_response, saml_response, config.sp, config.idp, now),
+            cost=len(saml_response),
+        )
     except SAMLError as problem:
         return refused(str(problem.code), detail_of(problem))
 
