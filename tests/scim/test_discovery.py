@@ -15,7 +15,8 @@ from scim2_models import (
 )
 
 from deskgate.scim import discovery, errors, responses
-from deskgate.scim.query import MAX_COUNT, USER_ATTRIBUTES
+from deskgate.scim.filter_ir import USER_ATTRIBUTES
+from deskgate.scim.query import MAX_COUNT
 
 BASE_URL = "https://deskgate.example/scim/v2/accounts/acc1"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"

@@ -17,7 +17,8 @@ from scim2_models import EnterpriseUser, Group, ScimFilter, User
 from deskgate.scim import responses
 from deskgate.scim.errors import SCIMException
 from deskgate.scim.evaluate import matches, sort_value
-from deskgate.scim.query import SortKey, parse_filter
+from deskgate.scim.filters import parse_filter
+from deskgate.scim.query import SortKey
 from deskgate.scim.records import MemberRef, ResourceKind
 
 BASE_URL = "https://deskgate.example/scim/v2"

@@ -11,23 +11,19 @@ from hypothesis import strategies as st
 
 from deskgate.scim import errors
 from deskgate.scim.errors import InvalidFilterException, SCIMException
-from deskgate.scim.query import (
-    DEFAULT_COUNT,
-    MAX_COUNT,
+from deskgate.scim.filter_ir import And, Compare, CompareOp, Const, Not, Or, Present
+from deskgate.scim.filters import (
     MAX_FILTER_DEPTH,
     MAX_FILTER_LENGTH,
     MAX_FILTER_NODES,
-    And,
-    Compare,
-    CompareOp,
-    Const,
+    parse_filter,
+)
+from deskgate.scim.query import (
+    DEFAULT_COUNT,
+    MAX_COUNT,
     ListQuery,
-    Not,
-    Or,
-    Present,
     SortKey,
     SortOrder,
-    parse_filter,
     parse_list_query,
     parse_search_request,
 )

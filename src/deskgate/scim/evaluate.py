@@ -12,7 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .query import And, Compare, CompareOp, Const, Filter, Not, Or, Present, SortKey
+from .filter_ir import And, Compare, CompareOp, Const, Filter, Not, Or, Present
+from .query import SortKey
 from .records import AgentRecord, GroupRecord, as_utc
 
 _AGENT_VALUES: dict[str, Callable[[AgentRecord], Any]] = {

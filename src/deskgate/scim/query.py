@@ -1,6 +1,6 @@
 """List queries: the paging, sorting and attribute parameters of ``GET /Users``/``/Groups``
 and of a SearchRequest, validated into a :class:`ListQuery` (its filter parsed by
-:mod:`.filters` into the IR of :mod:`.filter_ir`, re-exported here).
+:mod:`.filters` into the IR of :mod:`.filter_ir`).
 """
 
 from __future__ import annotations
@@ -15,60 +15,9 @@ from scim2_models import Path
 from scim2_models.path import AttrPath, ValuePath
 
 from .errors import InvalidFilterException, InvalidPathException, InvalidValueException
-from .filter_ir import (
-    GROUP_ATTRIBUTES,
-    USER_ATTRIBUTES,
-    And,
-    AttributeSpec,
-    AttrType,
-    Compare,
-    CompareOp,
-    Const,
-    Filter,
-    FilterExpr,
-    Not,
-    Or,
-    Present,
-    attribute_table,
-)
-from .filters import (
-    MAX_FILTER_DEPTH,
-    MAX_FILTER_LENGTH,
-    MAX_FILTER_NODES,
-    attribute_key,
-    parse_filter,
-)
+from .filter_ir import Filter, attribute_table
+from .filters import attribute_key, parse_filter
 from .records import ResourceKind
-
-__all__ = [
-    "DEFAULT_COUNT",
-    "GROUP_ATTRIBUTES",
-    "MAX_COUNT",
-    "MAX_FILTER_DEPTH",
-    "MAX_FILTER_LENGTH",
-    "MAX_FILTER_NODES",
-    "MAX_START_INDEX",
-    "USER_ATTRIBUTES",
-    "And",
-    "AttrType",
-    "AttributeSpec",
-    "Compare",
-    "CompareOp",
-    "Const",
-    "Filter",
-    "FilterExpr",
-    "ListQuery",
-    "Not",
-    "Or",
-    "Present",
-    "SortKey",
-    "SortOrder",
-    "attribute_table",
-    "parse_filter",
-    "parse_list_query",
-    "parse_search_request",
-    "parse_sort_by",
-]
 
 DEFAULT_COUNT = 100
 """Page size when a request gives no ``count``."""
