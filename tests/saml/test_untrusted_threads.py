@@ -3,6 +3,7 @@ dictionary never shrinks, and only a thread's end frees it."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -29,6 +30,18 @@ def test_a_thread_ends_once_it_has_parsed_its_budget() -> None:
     after = threads.run(threading.get_ident, cost=1)
     assert threads.retired == 1
     assert after not in first
+
+
+def test_work_sent_from_the_event_loop_parses_in_place_against_the_threads_budget() -> None:
+    threads = RetiringThreads(threads=1, retire_after_bytes=100)
+
+    def request() -> tuple[int, int]:  # a request whose work parses through `run`
+        return threading.get_ident(), threads.run(threading.get_ident, cost=150)
+
+    outer, inner = asyncio.run(threads.run_async(request))
+    assert outer == inner != threading.get_ident()  # no second hop
+    after = threads.run(threading.get_ident, cost=1)
+    assert threads.retired == 1 and after != outer  # the 150 bytes spent its budget
 
 
 _GROWTH = textwrap.dedent(

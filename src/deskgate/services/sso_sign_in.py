@@ -54,7 +54,8 @@ def finish_login(
 
     The response is validated before the first statement, so no transaction is open (on SQLite:
     no write lock held) while signatures are checked, on a thread of `validation_threads`
-    (attacker XML must not grow a long-lived thread's parser dictionary). Returns rather than raises, so the caller
+    (attacker XML must not grow a long-lived thread's parser dictionary): in place when the ACS
+    already runs there, else after a hop. Returns rather than raises, so the caller
     commits the attempt record either way. Anyone can post here: one IP gets
     `caps.refusals_recorded_per_minute` refusal rows per account a minute; later ones are only
     counted on the last of those rows.

@@ -10,6 +10,7 @@ and every middleware still apply to them, and errors go through the app's handle
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, FastAPI, Request
@@ -21,6 +22,7 @@ from starlette.exceptions import HTTPException
 
 from deskgate import redirects
 from deskgate.saml.login import LoginPost
+from deskgate.saml.untrusted_threads import validation_threads
 from deskgate.services import sso, sso_config, sso_sign_in, sso_start
 from deskgate.services.sso_config import SSOFailure
 from deskgate.store.base import utcnow
@@ -235,15 +237,18 @@ async def assertion_consumer_service(request: Request) -> Response:
         )
     state = app_state(request)
     params = request.path_params
-    outcome = await run_in_threadpool(
-        _finish_login,
-        state,
-        params["sso_token"],
-        params["idp_kind"],
-        saml_response,
-        fields.get("RelayState") or None,
-        client_ip(request),
-        request.headers.get("user-agent"),
+    # On a thread of the pool that parses untrusted XML: the validation inside needs no hop.
+    outcome = await validation_threads.run_async(
+        partial(
+            _finish_login,
+            state,
+            params["sso_token"],
+            params["idp_kind"],
+            saml_response,
+            fields.get("RelayState") or None,
+            client_ip(request),
+            request.headers.get("user-agent"),
+        )
     )
     if isinstance(outcome, SSOFailure):
         return _failure_page(request, outcome)
