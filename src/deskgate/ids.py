@@ -18,6 +18,7 @@ SESSION = "ses"
 SCIM_TOKEN = "scimtok"
 LOGIN_ATTEMPT = "login"
 SCIM_REQUEST = "scimreq"
+EVENT = "evt"
 
 
 def _encode(value: int, length: int) -> str:

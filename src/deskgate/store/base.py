@@ -83,20 +83,26 @@ def make_engine(
     PostgreSQL: a pool of `pool_size` (+ `max_overflow`) connections per worker process; a
     connection the server closed is replaced at checkout (store/postgres_runtime.py).
     """
-    if database_url.startswith("sqlite"):
-        engine = create_engine(
-            database_url,
-            connect_args={
-                "check_same_thread": False,
-                "timeout": sqlite_runtime.BUSY_TIMEOUT_SECONDS,
-            },
-            **kwargs,
-        )
+    # Here, not at the top: events imports the models, which import this module.
+    from deskgate.store import events
+
+    sqlite = database_url.startswith("sqlite")
+    if sqlite:
+        kwargs["connect_args"] = {
+            "check_same_thread": False,
+            "timeout": sqlite_runtime.BUSY_TIMEOUT_SECONDS,
+        }
+    else:
+        kwargs.setdefault("pool_recycle", POOL_RECYCLE_SECONDS)
+        kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+    engine = create_engine(database_url, **kwargs)
+    # Events are written before the COMMIT, which on SQLite is sent by a listener of the runtime
+    # installed below: listeners run in the order they were added.
+    events.flush_at_commit(engine)
+    if sqlite:
         sqlite_runtime.configure(engine, writers_take_turns=sqlite_write_lock_at_begin)
-        return engine
-    kwargs.setdefault("pool_recycle", POOL_RECYCLE_SECONDS)
-    engine = create_engine(database_url, pool_size=pool_size, max_overflow=max_overflow, **kwargs)
-    postgres_runtime.configure(engine)
+    else:
+        postgres_runtime.configure(engine)
     return engine
 
 

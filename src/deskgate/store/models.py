@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -387,3 +388,45 @@ class ScimRequestLog(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     ip: Mapped[str | None] = mapped_column(String(64))
     """Where the request came from: caps what unauthenticated requests can make us write."""
+
+
+class EventCounter(Base):
+    """The last event sequence number of an account. Taken (row-locked) when a transaction
+    that recorded events commits, so sequence numbers are given in commit order: a reader never
+    sees number n+1 before n (store/events.py)."""
+
+    __tablename__ = "event_counters"
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class Event(Base):
+    """Something that happened in an account (the event log, the audit log and the webhook
+    outbox): written in the transaction of the change it records."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("account_id", "seq"),  # the cursor of GET /api/v1/events
+        Index("ix_events_account_id_at", "account_id", "at"),
+        Index("ix_events_account_id_agent_id_seq", "account_id", "agent_id", "seq"),
+        Index("ix_events_account_id_type_seq", "account_id", "type", "seq"),
+        Index("ix_events_at", "at"),  # retention
+    )
+
+    id: Mapped[str_id]
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    """1, 2, 3, … per account, in commit order, without gaps."""
+    type: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor_type: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    actor_label: Mapped[str | None] = mapped_column(String(400))
+    """What the admin reads: an email, "SCIM token …a1b2", the IdP's entity ID."""
+    agent_id: Mapped[str | None] = mapped_column(String(40))
+    """The agent the event is about, if any (webhook order per agent; audit log filter)."""
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """The event's body: `before` and `after` for a change, the details otherwise."""
