@@ -5,19 +5,15 @@ Bad input exits with status 2 and one line on stderr, and writes nothing.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
-from sqlalchemy.orm import Session
 
 from deskgate import logs
-from deskgate.config import Settings, load_settings
+from deskgate.cli_support import fail, print_json, transaction
+from deskgate.cli_support import load as cli_settings
 from deskgate.errors import DeskgateError
 from deskgate.services import accounts as account_service
 from deskgate.services import demo as demo_service
@@ -28,39 +24,6 @@ from deskgate.store import agents as agent_store
 from deskgate.store import migrate
 from deskgate.store.base import make_engine, make_sessionmaker, utcnow
 from deskgate.store.models import IdPKind
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"deskgate: {message}", err=True)
-    sys.exit(2)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except Exception as problem:  # pydantic's message names the bad variable
-        _fail(f"bad configuration: {problem}".splitlines()[0])
-
-
-@contextmanager
-def _transaction(settings: Settings) -> Iterator[Session]:
-    """One transaction for the command: committed only if the command succeeds."""
-    engine = make_engine(settings.database_url)
-    try:
-        migrate.upgrade(engine)
-        with make_sessionmaker(engine)() as db:
-            try:
-                yield db
-                db.commit()
-            except DeskgateError as problem:
-                db.rollback()
-                _fail(problem.message)
-    finally:
-        engine.dispose()
-
-
-def _print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2))
 
 
 @click.group()
@@ -92,9 +55,9 @@ def serve(host: str, port: int, workers: int | None, demo: bool) -> None:
         # Absolute URLs (ACS, entity IDs) must name where we listen; workers inherit this.
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         os.environ["DESKGATE_BASE_URL"] = f"http://{shown_host}:{port}"
-    settings = _settings()
+    settings = cli_settings()
     if demo:
-        with _transaction(settings) as db:
+        with transaction(settings) as db:
             credentials = demo_service.ensure_demo_account(db)
         click.echo(
             f"\n  deskgate demo is at {settings.base_url}/login\n"
@@ -127,7 +90,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
-    settings = _settings()
+    settings = cli_settings()
     engine = make_engine(settings.database_url)
     try:
         migrate.upgrade(engine)
@@ -157,7 +120,7 @@ def accounts_create(
     admin_password: str | None,
 ) -> None:
     """Create an account with its first admin; prints JSON."""
-    with _transaction(_settings()) as session:
+    with transaction(cli_settings()) as session:
         created = account_service.create_account(
             session,
             name=name,
@@ -174,7 +137,7 @@ def accounts_create(
         }
         if created.generated_password is not None:
             result["admin_password"] = created.generated_password
-    _print_json(result)
+    print_json(result)
 
 
 @main.group()
@@ -187,9 +150,9 @@ def agents() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print JSON (the default and only format)")
 def agents_list(account_id: str, as_json: bool) -> None:
     """List an account's agents."""
-    with _transaction(_settings()) as session:
+    with transaction(cli_settings()) as session:
         if account_store.get(session, account_id) is None:
-            _fail(f"no account with id {account_id}")
+            fail(f"no account with id {account_id}")
         rows = [
             {
                 "id": a.id,
@@ -202,7 +165,7 @@ def agents_list(account_id: str, as_json: bool) -> None:
             }
             for a in agent_store.list_for_account(session, account_id)
         ]
-    _print_json(rows)
+    print_json(rows)
 
 
 @main.group("retention")
@@ -213,7 +176,7 @@ def retention_group() -> None:
 @retention_group.command("run")
 def retention_run() -> None:
     """Run one retention pass now; prints how many rows of each table were deleted."""
-    settings = _settings()
+    settings = cli_settings()
     engine = make_engine(settings.database_url)
     try:
         migrate.upgrade(engine)
@@ -222,7 +185,7 @@ def retention_run() -> None:
         )
     finally:
         engine.dispose()
-    _print_json(counts)
+    print_json(counts)
 
 
 @main.group()
@@ -240,8 +203,8 @@ def sso_configure(
 ) -> None:
     """Connect an account to its IdP and turn SSO on; prints the values to give the IdP."""
     if (metadata_file is None) == (metadata_url is None):
-        _fail("give exactly one of --metadata-file or --metadata-url")
-    settings = _settings()
+        fail("give exactly one of --metadata-file or --metadata-url")
+    settings = cli_settings()
     metadata_xml = fetched = None
     try:
         if metadata_file is not None:
@@ -251,13 +214,13 @@ def sso_configure(
                 metadata_url or "", allow_private=settings.allow_private_metadata_urls
             )
     except (OSError, UnicodeDecodeError) as problem:
-        _fail(f"cannot read {metadata_file}: {problem}")
+        fail(f"cannot read {metadata_file}: {problem}")
     except DeskgateError as problem:
-        _fail(problem.message)
-    with _transaction(settings) as session:
+        fail(problem.message)
+    with transaction(settings) as session:
         account = account_store.get(session, account_id)
         if account is None:
-            _fail(f"no account with id {account_id}")
+            fail(f"no account with id {account_id}")
         connection = sso_service.ensure_connection(session, account, utcnow())
         saved = sso_service.save_settings(
             session,
@@ -291,4 +254,4 @@ def sso_configure(
             result["scim_token_note"] = (
                 "unchanged: the account already has a SCIM token (rotate it on the Security page)"
             )
-    _print_json(result)
+    print_json(result)
