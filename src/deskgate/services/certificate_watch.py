@@ -170,7 +170,7 @@ def check_connection(
 def run(sessions: Callable[[], Session], now: dt.datetime) -> WatchReport:
     """Check every connection, each in its own transaction; one failing never stops the others."""
     with sessions() as db:
-        account_ids = [c.account_id for c in certificate_store.all_connections(db)]
+        account_ids = certificate_store.connection_account_ids(db)
     report = WatchReport()
     for account_id in account_ids:
         try:

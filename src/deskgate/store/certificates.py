@@ -44,9 +44,9 @@ def by_id(db: Session, account_id: str, certificate_id: str) -> IdPCertificate |
     ).first()
 
 
-def all_connections(db: Session) -> Sequence[SSOConnection]:
-    """Every SSO connection, for the certificate watch (one small row each)."""
-    return db.scalars(select(SSOConnection).order_by(SSOConnection.account_id)).all()
+def connection_account_ids(db: Session) -> list[str]:
+    """The account of every SSO connection, for the certificate watch."""
+    return list(db.scalars(select(SSOConnection.account_id).order_by(SSOConnection.account_id)))
 
 
 def notices(db: Session, account_id: str) -> set[tuple[str, str, int]]:
