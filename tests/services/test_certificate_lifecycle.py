@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from deskgate.errors import Conflict, InvalidInput
 from deskgate.saml.certs import load_certificate, normalize_certificate_pem, sha256_fingerprint
-from deskgate.services import certificate_watch, certificates, sso
+from deskgate.services import certificate_watch, certificates, sp_keys, sso
 from deskgate.services.events import actors
 from deskgate.store import accounts as account_store
 from deskgate.store import certificates as certificate_store
@@ -331,3 +331,19 @@ def test_two_nodes_passing_at_once_record_each_warning_once(db, engine, make_acc
     ]
     db.rollback()
     assert len(db.execute(select(CertificateNotice)).all()) == 4
+
+
+def test_at_most_two_sp_keys_decrypt_at_any_time(db, make_account):
+    account = make_account()
+    save(db, account.id, metadata(OLD), T0)
+    connection = _connection(db, account.id)
+    first = connection.sp_certificate_pem
+    sp_keys.start_rollover(db, connection, "Acme", T0 + DAY, actor=ADMIN)
+    sp_keys.complete_rollover(db, connection, T0 + 2 * DAY, overlap=14 * DAY, actor=ADMIN)
+    assert connection.sp_previous_certificate_pem == first
+    # A new rollover within the overlap ends the first key's: current + next, nothing more.
+    sp_keys.start_rollover(db, connection, "Acme", T0 + 3 * DAY, actor=ADMIN)
+    db.commit()
+    assert connection.sp_previous_certificate_pem is None
+    assert connection.sp_next_certificate_pem not in (None, first)
+    assert connection.updated_at == T0 + 3 * DAY

@@ -35,13 +35,18 @@ def new_keypair(account_name: str, now: dt.datetime) -> tuple[str, str]:
 def start_rollover(
     db: Session, connection: SSOConnection, account_name: str, now: dt.datetime, *, actor: Actor
 ) -> None:
-    """Generate the next SP key and publish it beside the current one."""
+    """Generate the next SP key and publish it beside the current one.
+
+    A key retired by an earlier rollover and still in its overlap is dropped now: at most two
+    SP keys decrypt at any time, which bounds the RSA work an anonymous response can cause.
+    """
     if connection.sp_next_certificate_pem:
         raise Conflict(
             "An SP key rollover is already under way: give the IdP the new certificate shown "
             "below, then complete the rollover.",
             attribute="sp_key",
         )
+    _forget_previous_key(db, connection)
     private_key, certificate = new_keypair(account_name, now)
     connection.sp_next_private_key_pem = private_key
     connection.sp_next_certificate_pem = certificate
@@ -93,11 +98,19 @@ def drop_retired_key(db: Session, connection: SSOConnection, now: dt.datetime) -
     until = connection.sp_previous_until
     if connection.sp_previous_certificate_pem is None or until is None or until > now:
         return False
-    certificate_store.forget_notices(
-        db, connection.account_id, SP, sha256_fingerprint(connection.sp_previous_certificate_pem)
-    )
+    _forget_previous_key(db, connection)
+    connection.updated_at = now
+    return True
+
+
+def _forget_previous_key(db: Session, connection: SSOConnection) -> None:
+    if connection.sp_previous_certificate_pem:
+        certificate_store.forget_notices(
+            db,
+            connection.account_id,
+            SP,
+            sha256_fingerprint(connection.sp_previous_certificate_pem),
+        )
     connection.sp_previous_private_key_pem = None
     connection.sp_previous_certificate_pem = None
     connection.sp_previous_until = None
-    connection.updated_at = now
-    return True
