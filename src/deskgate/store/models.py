@@ -458,9 +458,9 @@ class IdPCertificate(Base):
     )
 
     id: Mapped[str_id]
-    account_id: Mapped[str] = mapped_column(
-        ForeignKey("sso_connections.account_id", ondelete="CASCADE")
-    )
+    # The account, not the connection: SQLite migrations rebuild sso_connections (drop and
+    # re-create), which would cascade here.
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     certificate_pem: Mapped[str] = mapped_column(Text)
     fingerprint: Mapped[str] = mapped_column(String(95))
     """SHA-256 of the DER, `AB:CD:…`."""

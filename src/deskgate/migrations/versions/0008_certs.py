@@ -49,10 +49,12 @@ def upgrade() -> None:
             "source IN ('metadata', 'admin', 'previous_metadata')",
             name="ck_idp_certificates_source",
         ),
+        # To the account, not the connection: SQLite rebuilds sso_connections in batch
+        # migrations (drop and re-create), which would cascade to these rows.
         sa.ForeignKeyConstraint(
             ["account_id"],
-            ["sso_connections.account_id"],
-            name="fk_idp_certificates_account_id_sso_connections",
+            ["accounts.id"],
+            name="fk_idp_certificates_account_id_accounts",
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_idp_certificates"),
