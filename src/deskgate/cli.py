@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from deskgate import logs
+from deskgate.cli_certificates import certificates as certificates_group
 from deskgate.cli_support import fail, print_json, transaction
 from deskgate.cli_support import load as cli_settings
 from deskgate.errors import DeskgateError
@@ -241,6 +242,7 @@ def sso_configure(
             base_url=settings.base_url,
             fetched_metadata=fetched,
             allow_private_urls=settings.allow_private_metadata_urls,
+            certificate_overlap=settings.certificate_overlap,
         )
         result = {
             "acs_url": saved.urls.acs_url,
@@ -255,3 +257,6 @@ def sso_configure(
                 "unchanged: the account already has a SCIM token (rotate it on the Security page)"
             )
     print_json(result)
+
+
+main.add_command(certificates_group)

@@ -5,6 +5,7 @@ Everything below the roots receives values, never reads the environment itself.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
 from pydantic import Field, SecretStr, field_validator
@@ -68,6 +69,9 @@ class Settings(BaseSettings):
     log_level: str = Field(default="info", pattern="(?i)^(debug|info|warning|error|critical)$")
     shutdown_grace_seconds: int = Field(default=30, ge=0, le=3600)
     """On SIGTERM, how long in-flight requests get to finish before connections are closed."""
+    certificate_overlap_days: int = Field(default=14, ge=0, le=365)
+    """How long an IdP certificate the metadata dropped, or the SP key a rollover retired, is
+    still accepted (certificate lifecycle)."""
 
     @field_validator("metrics_bind")
     @classmethod
@@ -99,6 +103,10 @@ class Settings(BaseSettings):
     @property
     def secure_cookies(self) -> bool:
         return self.base_url.startswith("https://")
+
+    @property
+    def certificate_overlap(self) -> dt.timedelta:
+        return dt.timedelta(days=self.certificate_overlap_days)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -19,6 +19,7 @@ SCIM_TOKEN = "scimtok"
 LOGIN_ATTEMPT = "login"
 SCIM_REQUEST = "scimreq"
 EVENT = "evt"
+IDP_CERTIFICATE = "idpcert"
 
 
 def _encode(value: int, length: int) -> str:

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from deskgate.cli import main
+from deskgate.store import certificates as certificate_store
 from deskgate.store.models import SSOConnection
 
 from helpers import post_form, sign_in
@@ -43,7 +44,7 @@ def _stored(db, account_id: str):  # type: ignore[no-untyped-def]
         connection.enabled,
         connection.idp_sso_url,
         connection.metadata_url,
-        connection.idp_certificates,
+        certificate_store.pems(db, account_id),
     )
 
 

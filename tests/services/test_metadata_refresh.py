@@ -11,6 +11,7 @@ from sqlalchemy import select
 from deskgate.saml.certs import normalize_certificate_pem
 from deskgate.services import metadata_fetch, sso, sso_refresh
 from deskgate.store import accounts as account_store
+from deskgate.store import certificates as certificate_store
 from deskgate.store.base import make_sessionmaker
 from deskgate.store.models import SSOConnection
 
@@ -60,7 +61,7 @@ def test_broken_connections_do_not_stall_the_others(idp_server, engine, db, make
     space = _connect(db, make_account, f"{base}/space", START)
     bad_port = _connect(db, make_account, f"{base}/bad-port", START + dt.timedelta(minutes=1))
     healthy = _connect(db, make_account, f"{base}/ok", START + dt.timedelta(minutes=2))
-    original = list(_connection(db, space).idp_certificates)
+    original = certificate_store.pems(db, space.id)
 
     # A day later: one IdP's SSO Location now holds a space, another redirects to port 99999,
     # and the third rolled over to a new signing key.
@@ -74,8 +75,10 @@ def test_broken_connections_do_not_stall_the_others(idp_server, engine, db, make
     assert sso_refresh.refresh_stale_metadata(sessions, _fetch, first_pass) == 1
 
     rolled = _connection(db, healthy)
-    assert rolled.idp_certificates == [
-        normalize_certificate_pem(f.keypair("idp-rollover").certificate_pem)
+    # The new certificate is accepted; the one the metadata dropped stays for the overlap.
+    assert certificate_store.pems(db, healthy.id) == [
+        *original,
+        normalize_certificate_pem(f.keypair("idp-rollover").certificate_pem),
     ]
     assert rolled.metadata_fetched_at == first_pass and rolled.metadata_error is None
     for account, reason in (
@@ -85,7 +88,7 @@ def test_broken_connections_do_not_stall_the_others(idp_server, engine, db, make
         connection = _connection(db, account)
         assert reason in connection.metadata_error
         assert connection.metadata_refresh_failed_at == first_pass
-        assert connection.idp_certificates == original  # the working configuration stays
+        assert certificate_store.pems(db, account.id) == original  # the working configuration stays
         assert connection.metadata_fetched_at < START + dt.timedelta(minutes=5)
 
     # The broken ones wait before their next try instead of being fetched on every pass ...

@@ -11,6 +11,7 @@ from deskgate.errors import InvalidInput
 from deskgate.saml.certs import normalize_certificate_pem
 from deskgate.services import metadata_fetch, sso, sso_refresh
 from deskgate.store import accounts as account_store
+from deskgate.store import certificates as certificate_store
 from deskgate.store.base import make_sessionmaker
 from deskgate.store.models import SSOConnection
 
@@ -86,10 +87,12 @@ def test_stale_metadata_is_refreshed_and_a_failed_refresh_keeps_the_working_conf
     db.rollback()
     connection = db.get(SSOConnection, account.id)
     assert connection.idp_entity_id == IDP_ENTITY
-    assert connection.idp_certificates == [
-        normalize_certificate_pem(f.keypair("idp-rollover").certificate_pem)
+    # The new certificate is accepted; the one the metadata dropped stays for the overlap.
+    assert certificate_store.pems(db, account.id) == [
+        normalize_certificate_pem(f.keypair("idp").certificate_pem),
+        normalize_certificate_pem(f.keypair("idp-rollover").certificate_pem),
     ]
-    rolled = list(connection.idp_certificates)
+    rolled = certificate_store.pems(db, account.id)
     # Then the URL breaks: the working certificates stay, the error is recorded for the admin.
     routes.pop("/md")
     assert (
@@ -100,5 +103,5 @@ def test_stale_metadata_is_refreshed_and_a_failed_refresh_keeps_the_working_conf
     connection = db.scalars(
         select(SSOConnection).where(SSOConnection.account_id == account.id)
     ).one()
-    assert connection.idp_certificates == rolled
+    assert certificate_store.pems(db, account.id) == rolled
     assert "HTTP 404" in connection.metadata_error

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from deskgate.store.models import SSOConnection
+from sqlalchemy import delete
+
+from deskgate.services.certificates import new_row
+from deskgate.store.models import IdPCertificate, SSOConnection
 
 from saml import samlfactory as f
 from web.test_saml_acs import (
@@ -24,8 +27,12 @@ def test_certificates_saved_by_another_node_are_used_at_the_next_sign_in(sso_acc
     rolled = f.keypair("rolled-over idp")
     sso_account.db.rollback()
     connection = sso_account.db.get(SSOConnection, sso_account.account.id)
-    connection.idp_certificates = [rolled.certificate_pem]
-    connection.updated_at = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC)
+    sso_account.db.execute(
+        delete(IdPCertificate).where(IdPCertificate.account_id == connection.account_id)
+    )
+    sso_account.db.add(new_row(connection.account_id, rolled.certificate_pem, "metadata", now))
+    connection.updated_at = now
     sso_account.db.commit()
 
     old_key = post_acs(new_client(), path_of(sso_account.acs), sso_account.response())

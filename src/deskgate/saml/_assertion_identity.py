@@ -46,7 +46,7 @@ def _decrypt_name_id(encrypted_id: etree._Element, sp: SPConfig) -> etree._Eleme
     # Decrypt a detached copy: the signed tree must stay as it was signed.
     return decrypt_in_place(
         copy.deepcopy(encrypted_id),
-        toolkit_settings(sp).get_sp_key(),
+        (toolkit_settings(sp).get_sp_key(), *sp.rollover_decryption_keys),
         "EncryptedID",
         f"{_SAML}NameID",
     )

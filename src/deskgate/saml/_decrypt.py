@@ -239,10 +239,32 @@ def _inline_retrieval_method(container: etree._Element, encrypted_data: etree._E
         key_info.replace(child, target)
 
 
+def _decrypt_with_any(
+    encrypted_data: etree._Element, private_key_pems: tuple[str, ...], what: str
+) -> object:
+    failure: xmlsec.Error | None = None
+    for private_key_pem in private_key_pems:
+        try:
+            context = xmlsec.EncryptionContext(_keys_manager(private_key_pem))
+            return context.decrypt(encrypted_data)
+        except xmlsec.Error as exc:  # not encrypted to this key: try the next one
+            failure = exc
+    keys = "SP key" if len(private_key_pems) == 1 else f"{len(private_key_pems)} SP keys"
+    raise SAMLError(
+        SAMLErrorCode.DECRYPTION_FAILED,
+        f"could not decrypt the {what} with our {keys}: is the IdP encrypting for the "
+        f"certificate in our current SP metadata? ({failure})",
+    )
+
+
 def decrypt_in_place(
-    container: etree._Element, private_key_pem: str, what: str, expected_tag: str
+    container: etree._Element, private_key_pems: tuple[str, ...], what: str, expected_tag: str
 ) -> etree._Element:
     """Decrypt ``container`` (EncryptedAssertion / EncryptedID) and put the plaintext element in its place.
+
+    ``private_key_pems`` are tried in order (the current SP key, then, during an SP key
+    rollover, the other one): at most ``len(private_key_pems)`` x :data:`MAX_ENCRYPTED_KEYS`
+    RSA decryptions per container.
 
     Comments in the plaintext are dropped (their text merged), as the parser
     does for the rest of the document; processing instructions are refused.
@@ -261,15 +283,7 @@ def decrypt_in_place(
     if encrypted_data is None:
         raise SAMLError(SAMLErrorCode.DECRYPTION_FAILED, f"{what} has no EncryptedData")
     _inline_retrieval_method(container, encrypted_data)
-    try:
-        context = xmlsec.EncryptionContext(_keys_manager(private_key_pem))
-        decrypted = context.decrypt(encrypted_data)
-    except xmlsec.Error as exc:
-        raise SAMLError(
-            SAMLErrorCode.DECRYPTION_FAILED,
-            f"could not decrypt the {what} with our SP key: is the IdP encrypting for the "
-            f"certificate in our current SP metadata? ({exc})",
-        ) from None
+    decrypted = _decrypt_with_any(encrypted_data, private_key_pems, what)
     if not isinstance(decrypted, etree._Element) or decrypted.tag != expected_tag:
         raise SAMLError(
             SAMLErrorCode.DECRYPTION_FAILED,

@@ -88,7 +88,12 @@ def parse_response(saml_response_b64: str | bytes, sp: SPConfig) -> ParsedRespon
         raise error
     encrypted = child(decrypted, _ENCRYPTED_ASSERTION)
     assert encrypted is not None  # found in the original just above
-    decrypt_in_place(encrypted, settings.get_sp_key(), "EncryptedAssertion", _ASSERTION)
+    decrypt_in_place(
+        encrypted,
+        (settings.get_sp_key(), *sp.rollover_decryption_keys),
+        "EncryptedAssertion",
+        _ASSERTION,
+    )
     return ParsedResponse(document=document, assertion_document=decrypted, encrypted=True)
 
 

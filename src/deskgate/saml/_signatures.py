@@ -395,7 +395,8 @@ def _explain_failure(signature: etree._Element, trusted: tuple[str, ...], owner:
         return SAMLError(
             SAMLErrorCode.UNKNOWN_SIGNING_CERTIFICATE,
             f"{owner} is signed with a certificate we don't know (SHA-256 {fingerprint}, {subject}); "
-            "if the IdP rotated its signing certificate, re-import its metadata",
+            "if the IdP rotated its signing certificate, re-import its metadata (or add the "
+            "certificate under Certificates on the Security page)",
             expected=expected,
             received=fingerprint,
         )

@@ -36,6 +36,24 @@ def _require_http_url(owner: str, name: str, value: object) -> None:
 
 
 @dataclass(frozen=True)
+class SPKeyPair:
+    """An SP private key and its certificate (PEM), besides the current one during a rollover."""
+
+    private_key_pem: str = field(repr=False)
+    certificate_pem: str
+
+    def __post_init__(self) -> None:
+        if (
+            not isinstance(self.private_key_pem, str)
+            or "PRIVATE KEY-----" not in self.private_key_pem
+        ):
+            raise ValueError("SPKeyPair.private_key_pem must be a PEM private key")
+        if not isinstance(self.certificate_pem, str):
+            raise TypeError("SPKeyPair.certificate_pem must be a PEM certificate string")
+        object.__setattr__(self, "certificate_pem", normalize_certificate_pem(self.certificate_pem))
+
+
+@dataclass(frozen=True)
 class SPConfig:
     """Our Service Provider side of one connection.
 
@@ -55,6 +73,10 @@ class SPConfig:
         allow_unsolicited: accept IdP-initiated responses (no InResponseTo).
         sign_authn_requests: sign HTTP-Redirect AuthnRequests (SigAlg/Signature
             query parameters, RSA-SHA256) and advertise AuthnRequestsSigned.
+        next_key: during an SP key rollover, the new key: published in SP metadata
+            beside the current one and tried for decryption; never signs.
+        previous_key: after a rollover, the retired key for a short overlap: tried
+            for decryption only (neither published nor signing).
     """
 
     entity_id: str
@@ -65,6 +87,13 @@ class SPConfig:
     clock_skew: timedelta = timedelta(minutes=2)
     allow_unsolicited: bool = True
     sign_authn_requests: bool = True
+    next_key: SPKeyPair | None = None
+    previous_key: SPKeyPair | None = None
+
+    @property
+    def rollover_decryption_keys(self) -> tuple[str, ...]:
+        """Private keys tried after the current one when decrypting (next, then previous)."""
+        return tuple(k.private_key_pem for k in (self.next_key, self.previous_key) if k)
 
     def __post_init__(self) -> None:
         _require_text("SPConfig", "entity_id", self.entity_id)

@@ -331,7 +331,8 @@ def render_sp_metadata(sp: SPConfig) -> str:
     ``sp.sign_authn_requests``, NameIDFormat emailAddress, one HTTP-POST
     AssertionConsumerService at ``sp.acs_url``, and the SP certificate twice,
     as KeyDescriptor use="signing" and use="encryption" (so IdPs can encrypt
-    assertions to us). No validUntil/cacheDuration.
+    assertions to us); during an SP key rollover, ``sp.next_key``'s certificate
+    the same way beside it. No validUntil/cacheDuration.
     """
     template = OneLogin_Saml2_Metadata.builder(
         {
@@ -347,8 +348,12 @@ def render_sp_metadata(sp: SPConfig) -> str:
         valid_until="",  # empty string: python3-saml omits the attribute
         cache_duration="",
     )
-    with_keys = OneLogin_Saml2_Metadata.add_x509_key_descriptors(
-        template, sp.certificate_pem, add_encryption=True
-    )
+    # Each call puts its KeyDescriptors first: the next key's go in first, so the current
+    # certificate stays the first one listed (as python3-saml does with x509certNew).
+    with_keys = template
+    for certificate in (sp.next_key.certificate_pem if sp.next_key else "", sp.certificate_pem):
+        with_keys = OneLogin_Saml2_Metadata.add_x509_key_descriptors(
+            with_keys, certificate, add_encryption=True
+        )
     text = with_keys.decode("utf-8") if isinstance(with_keys, bytes) else with_keys
     return text if text.endswith("\n") else text + "\n"

@@ -132,27 +132,29 @@ CATALOGUE: dict[str, EventType] = _types(
     # Certificates and keys
     EventType(
         "certificate.added",
-        "An IdP signing certificate was added to the connection.",
+        "An IdP signing certificate was added to the connection (`source`: metadata or admin).",
         change=False,
-        fields=("fingerprint", "not_after", "source"),
+        fields=("fingerprint", "subject", "not_after", "source"),
     ),
     EventType(
         "certificate.removed",
-        "An IdP signing certificate was removed from the connection.",
+        "An IdP signing certificate was removed from the connection (`reason`: "
+        "dropped_from_metadata, overlap_ended, expired or removed_by_admin).",
         change=False,
-        fields=("fingerprint", "not_after", "reason"),
+        fields=("fingerprint", "subject", "not_after", "reason"),
     ),
     EventType(
         "certificate.expiring",
-        "A certificate expires in `days` days (sent at 90, 30, 7 and 1).",
+        "A certificate expires in `days` days (sent once at each of 90, 30, 7 and 1 days: "
+        "`threshold_days`); `usage` is idp_signing or sp.",
         change=False,
-        fields=("fingerprint", "not_after", "days", "usage"),
+        fields=("fingerprint", "subject", "not_after", "days", "threshold_days", "usage"),
     ),
     EventType(
         "certificate.expired",
-        "A certificate has expired.",
+        "A certificate has expired (sent once); `usage` is idp_signing or sp.",
         change=False,
-        fields=("fingerprint", "not_after", "usage"),
+        fields=("fingerprint", "subject", "not_after", "usage"),
     ),
     EventType(
         "sp_key.rollover_started",
@@ -162,9 +164,9 @@ CATALOGUE: dict[str, EventType] = _types(
     ),
     EventType(
         "sp_key.rollover_completed",
-        "The previous SP key was retired.",
+        "The new SP key signs; the previous one (`previous_fingerprint`) left the SP metadata.",
         change=False,
-        fields=("fingerprint",),
+        fields=("fingerprint", "previous_fingerprint"),
     ),
     # Domains
     EventType(

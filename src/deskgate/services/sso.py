@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 
 from deskgate.errors import Conflict, Forbidden, InvalidInput, NotFound
 from deskgate.saml.errors import SAMLError
-from deskgate.saml.keys import generate_sp_keypair
 from deskgate.saml.metadata import ParsedMetadata, parse_idp_metadata
-from deskgate.services import scim_credentials
+from deskgate.services import certificates, scim_credentials, sp_keys
+from deskgate.services.events import Actor, actors
 from deskgate.services.sso_config import SSOUrls, idp_config, sp_config, urls_for
 from deskgate.store import accounts as account_store
+from deskgate.store import certificates as certificate_store
 from deskgate.store import sso as sso_store
 from deskgate.store.models import Account, IdPKind, Plan, Role, SignInMatch, SSOConnection
 
@@ -34,14 +35,11 @@ def ensure_connection(db: Session, account: Account, now: dt.datetime) -> SSOCon
     existing = sso_store.connection(db, account.id)
     if existing is not None:
         return existing
-    private_key, certificate = generate_sp_keypair(
-        now, common_name=f"deskgate SP for {account.name}"[:64]
-    )
+    private_key, certificate = sp_keys.new_keypair(account.name, now)
     connection = SSOConnection(
         account_id=account.id,
         enabled=False,
         idp_kind=IdPKind.OKTA.value,
-        idp_certificates=[],
         email_domains=[],
         sp_private_key_pem=private_key,
         sp_certificate_pem=certificate,
@@ -121,10 +119,13 @@ def save_settings(
     base_url: str,
     fetched_metadata: bytes | None = None,
     allow_private_urls: bool = False,
+    actor: Actor | None = None,
+    certificate_overlap: dt.timedelta = certificates.DEFAULT_OVERLAP,
 ) -> SavedSSO:
     """Check and store the SSO settings. The caller wraps this in a savepoint: on any error
     nothing it wrote stays. `fetched_metadata` is what `form.metadata_url` returned;
-    `allow_private_urls` is the `allow_private_metadata_urls` setting."""
+    `allow_private_urls` is the `allow_private_metadata_urls` setting; `actor` who saves (the
+    CLI when None); `certificate_overlap` how long certificates the metadata dropped stay."""
     _require_scale_plus(account)
     try:
         idp_kind = IdPKind(form.idp_kind)
@@ -154,7 +155,11 @@ def save_settings(
         parsed = parse_metadata_or_explain(fetched_metadata, now, allow_http=allow_private_urls)
     elif metadata_xml:
         parsed = parse_metadata_or_explain(metadata_xml, now, allow_http=allow_private_urls)
-    if form.enabled and parsed is None and idp_config(connection) is None:
+    if (
+        form.enabled
+        and parsed is None
+        and idp_config(connection, certificate_store.pems(db, account.id)) is None
+    ):
         raise InvalidInput(
             "Paste your IdP's metadata XML (or give its metadata URL) before turning on single sign-on.",
             field="metadata_xml",
@@ -177,7 +182,14 @@ def save_settings(
     connection.sign_in_match = sign_in_match_rule.value
     connection.updated_at = now
     if parsed is not None:
-        apply_metadata(connection, parsed, now)
+        apply_metadata(
+            db,
+            connection,
+            parsed,
+            now,
+            actor=actor or actors.operator(),
+            certificate_overlap=certificate_overlap,
+        )
         connection.metadata_url = metadata_url
         connection.metadata_xml = metadata_xml if not metadata_url else None
 
@@ -190,17 +202,33 @@ def save_settings(
     )
 
 
-def apply_metadata(connection: SSOConnection, parsed: ParsedMetadata, now: dt.datetime) -> None:
+def apply_metadata(
+    db: Session,
+    connection: SSOConnection,
+    parsed: ParsedMetadata,
+    now: dt.datetime,
+    *,
+    actor: Actor,
+    certificate_overlap: dt.timedelta,
+) -> None:
     """Use freshly read metadata. `updated_at` moves too: it is what tells every node's cache of
-    parsed configurations (services/sso_config.py) that the certificates changed."""
+    parsed configurations (services/sso_config.py) that the certificates changed. Certificates
+    the metadata no longer lists stay for `certificate_overlap` (services/certificates.py)."""
     connection.updated_at = now
     connection.idp_entity_id = parsed.idp.entity_id
     connection.idp_sso_url = parsed.idp.sso_url
     connection.idp_sso_binding = parsed.idp.sso_binding
-    connection.idp_certificates = list(parsed.idp.signing_certificates)
     connection.metadata_fetched_at = now
     connection.metadata_error = None
     connection.metadata_refresh_failed_at = None
+    certificates.sync_from_metadata(
+        db,
+        connection,
+        parsed.idp.signing_certificates,
+        now,
+        overlap=certificate_overlap,
+        actor=actor,
+    )
 
 
 def rotate_sso_token(db: Session, account: Account) -> None:

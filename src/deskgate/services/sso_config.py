@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
-from deskgate.saml.config import BINDING_HTTP_REDIRECT, IdPConfig, SPConfig
+from deskgate.saml.config import BINDING_HTTP_REDIRECT, IdPConfig, SPConfig, SPKeyPair
+from deskgate.store import certificates as certificate_store
 from deskgate.store import sso as sso_store
 from deskgate.store.models import IdPKind, Plan, SSOConnection
 
@@ -53,6 +55,12 @@ def urls_for(base_url: str, sso_token: str, idp_kind: str) -> SSOUrls:
     )
 
 
+def _key_pair(private_key_pem: str | None, certificate_pem: str | None) -> SPKeyPair | None:
+    if not (private_key_pem and certificate_pem):
+        return None
+    return SPKeyPair(private_key_pem=private_key_pem, certificate_pem=certificate_pem)
+
+
 def sp_config(connection: SSOConnection, urls: SSOUrls, clock_skew: dt.timedelta) -> SPConfig:
     return SPConfig(
         entity_id=urls.sp_entity_id,
@@ -62,16 +70,21 @@ def sp_config(connection: SSOConnection, urls: SSOUrls, clock_skew: dt.timedelta
         allow_sha1=connection.allow_sha1,
         clock_skew=clock_skew,
         allow_unsolicited=connection.allow_idp_initiated,
+        next_key=_key_pair(connection.sp_next_private_key_pem, connection.sp_next_certificate_pem),
+        previous_key=_key_pair(
+            connection.sp_previous_private_key_pem, connection.sp_previous_certificate_pem
+        ),
     )
 
 
-def idp_config(connection: SSOConnection) -> IdPConfig | None:
-    if not (connection.idp_entity_id and connection.idp_sso_url and connection.idp_certificates):
+def idp_config(connection: SSOConnection, certificates: Sequence[str]) -> IdPConfig | None:
+    """`certificates`: the connection's IdP signing certificates (store.certificates.pems)."""
+    if not (connection.idp_entity_id and connection.idp_sso_url and certificates):
         return None
     return IdPConfig(
         entity_id=connection.idp_entity_id,
         sso_url=connection.idp_sso_url,
-        signing_certificates=tuple(connection.idp_certificates),
+        signing_certificates=tuple(certificates),
         sso_binding=connection.idp_sso_binding or BINDING_HTTP_REDIRECT,
     )
 
@@ -195,11 +208,14 @@ def _parsed_configs(
         idp_entity_id=row.idp_entity_id,
         idp_sso_url=row.idp_sso_url,
         idp_sso_binding=row.idp_sso_binding,
-        idp_certificates=keys.idp_certificates,
         sp_private_key_pem=keys.sp_private_key_pem,
         sp_certificate_pem=keys.sp_certificate_pem,
+        sp_next_private_key_pem=keys.sp_next_private_key_pem,
+        sp_next_certificate_pem=keys.sp_next_certificate_pem,
+        sp_previous_private_key_pem=keys.sp_previous_private_key_pem,
+        sp_previous_certificate_pem=keys.sp_previous_certificate_pem,
     )  # transient: never added to the session
-    idp = idp_config(connection)
+    idp = idp_config(connection, certificate_store.pems(db, row.account_id))
     parsed = (
         None
         if idp is None

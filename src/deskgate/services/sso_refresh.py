@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from deskgate.errors import DeskgateError
 from deskgate.saml.metadata import ParsedMetadata
+from deskgate.services import certificates
+from deskgate.services.events import actors
 from deskgate.services.sso import apply_metadata, parse_metadata_or_explain
 from deskgate.store import sso as sso_store
 
@@ -18,6 +20,7 @@ METADATA_MAX_AGE = dt.timedelta(days=1)
 METADATA_RETRY_AFTER = dt.timedelta(hours=6)
 """After a failed refresh, the connection waits this long before the next try."""
 _MAX_ERROR_CHARS = 1000
+REFRESH_ACTOR = actors.system("metadata refresh")
 log = logging.getLogger("deskgate.sso")
 
 
@@ -27,6 +30,7 @@ def refresh_stale_metadata(
     now: dt.datetime,
     *,
     allow_http: bool = False,
+    certificate_overlap: dt.timedelta = certificates.DEFAULT_OVERLAP,
 ) -> int:
     """Re-read IdP metadata given by URL when older than a day; return how many were refreshed.
 
@@ -36,7 +40,7 @@ def refresh_stale_metadata(
     failed write) is recorded on that connection and never stops the others. A failed refresh
     keeps the working configuration, records the reason and the time for the Security page,
     and is retried after METADATA_RETRY_AFTER. `allow_http`: the `allow_private_metadata_urls`
-    setting.
+    setting; certificates the metadata dropped stay for `certificate_overlap`.
     """
     with sessions() as db:
         due = [
@@ -51,7 +55,9 @@ def refresh_stale_metadata(
             continue
         parsed, error = _read_metadata(account_id, url, fetch, now, allow_http)
         try:
-            refreshed += _record_refresh(sessions, account_id, url, parsed, error, now)
+            refreshed += _record_refresh(
+                sessions, account_id, url, parsed, error, now, certificate_overlap
+            )
         except Exception:  # noqa: BLE001 - one connection's write must not stop the others
             log.exception("Recording the metadata refresh of account %s failed", account_id)
     return refreshed
@@ -87,13 +93,21 @@ def _record_refresh(
     parsed: ParsedMetadata | None,
     error: str | None,
     now: dt.datetime,
+    certificate_overlap: dt.timedelta,
 ) -> int:
     with sessions() as db:
         connection = sso_store.connection(db, account_id)
         if connection is None or connection.metadata_url != url:
             return 0  # changed meanwhile by an admin
         if parsed is not None:
-            apply_metadata(connection, parsed, now)
+            apply_metadata(
+                db,
+                connection,
+                parsed,
+                now,
+                actor=REFRESH_ACTOR,
+                certificate_overlap=certificate_overlap,
+            )
         else:
             connection.metadata_error = error
             connection.metadata_refresh_failed_at = now

@@ -218,8 +218,6 @@ class SSOConnection(Base):
     idp_sso_url: Mapped[str | None] = mapped_column(String(2048))
     idp_sso_binding: Mapped[str | None] = mapped_column(String(100))
     """HTTP-Redirect, or HTTP-POST for IdPs that only take a posted AuthnRequest."""
-    idp_certificates: Mapped[list[str]] = mapped_column(JSON, default=list)
-    """Every signing certificate (PEM) from the metadata, so a rollover keeps working."""
     metadata_xml: Mapped[str | None] = mapped_column(Text)
     metadata_url: Mapped[str | None] = mapped_column(String(2048))
     metadata_fetched_at: Mapped[dt.datetime | None]
@@ -238,6 +236,15 @@ class SSOConnection(Base):
     """How an assertion finds its agent: NameID == userName, or NameID/email == email."""
     sp_private_key_pem: Mapped[str] = mapped_column(Text)
     sp_certificate_pem: Mapped[str] = mapped_column(Text)
+    """The current SP key: signs AuthnRequests, decrypts, first in SP metadata. The IdP's
+    signing certificates are rows of `idp_certificates`."""
+    sp_next_private_key_pem: Mapped[str | None] = mapped_column(Text)
+    sp_next_certificate_pem: Mapped[str | None] = mapped_column(Text)
+    """During an SP key rollover: the new key, in SP metadata beside the current one."""
+    sp_previous_private_key_pem: Mapped[str | None] = mapped_column(Text)
+    sp_previous_certificate_pem: Mapped[str | None] = mapped_column(Text)
+    sp_previous_until: Mapped[dt.datetime | None]
+    """After a rollover: the retired key still decrypts until then (not published, never signs)."""
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     account: Mapped[Account] = relationship(back_populates="sso_connection")
@@ -430,3 +437,54 @@ class Event(Base):
     """The agent the event is about, if any (webhook order per agent; audit log filter)."""
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """The event's body: `before` and `after` for a change, the details otherwise."""
+
+
+class CertificateSource(enum.StrEnum):
+    METADATA = "metadata"
+    """In the IdP metadata as last read."""
+    ADMIN = "admin"
+    """Added by an admin (the IdP's next certificate, ahead of a rotation)."""
+    PREVIOUS_METADATA = "previous_metadata"
+    """Dropped from the metadata, kept until `keep_until` (the rollover overlap)."""
+
+
+class IdPCertificate(Base):
+    """A certificate the IdP may sign with: every row of a connection verifies signatures."""
+
+    __tablename__ = "idp_certificates"
+    __table_args__ = (
+        UniqueConstraint("account_id", "fingerprint"),
+        CheckConstraint(f"source IN ({_values(CertificateSource)})", name="source"),
+    )
+
+    id: Mapped[str_id]
+    # The account, not the connection: SQLite migrations rebuild sso_connections (drop and
+    # re-create), which would cascade here.
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(95))
+    """SHA-256 of the DER, `AB:CD:…`."""
+    subject: Mapped[str] = mapped_column(String(1024))
+    not_before: Mapped[dt.datetime]
+    not_after: Mapped[dt.datetime]
+    source: Mapped[str] = mapped_column(String(20))
+    added_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    keep_until: Mapped[dt.datetime | None]
+    """Set while kept from a previous metadata: removed after this instant."""
+
+
+class CertificateNotice(Base):
+    """An expiry warning recorded (event certificate.expiring/expired): inserted once per
+    certificate and threshold, in the transaction of its event, so no two nodes both send it."""
+
+    __tablename__ = "certificate_notices"
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    usage: Mapped[str] = mapped_column(String(20), primary_key=True)
+    """`idp_signing` or `sp`."""
+    fingerprint: Mapped[str] = mapped_column(String(95), primary_key=True)
+    threshold_days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """90, 30, 7, 1, or 0 for the expiry itself."""
+    notified_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

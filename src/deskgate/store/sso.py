@@ -69,7 +69,10 @@ _SIGN_IN_CONNECTION = (
 _CONNECTION_KEYS = select(
     _connections.c.sp_private_key_pem,
     _connections.c.sp_certificate_pem,
-    _connections.c.idp_certificates,
+    _connections.c.sp_next_private_key_pem,
+    _connections.c.sp_next_certificate_pem,
+    _connections.c.sp_previous_private_key_pem,
+    _connections.c.sp_previous_certificate_pem,
 ).where(_connections.c.account_id == bindparam("account_id"))
 
 
@@ -81,7 +84,8 @@ def sign_in_connection(db: Session, sso_token: str) -> Row[*tuple[Any, ...]] | N
 
 
 def connection_keys(db: Session, account_id: str) -> Row[*tuple[Any, ...]] | None:
-    """(sp_private_key_pem, sp_certificate_pem, idp_certificates) of the account's connection."""
+    """The SP keys (current, next, previous) of the account's connection; the IdP certificates
+    are `store.certificates.pems`."""
     return db.connection().execute(_CONNECTION_KEYS, {"account_id": account_id}).first()
 
 

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from deskgate import __version__, metrics
 from deskgate.config import Settings
-from deskgate.services import metadata_fetch, retention, sso_refresh
+from deskgate.services import certificate_watch, metadata_fetch, retention, sso_refresh
 from deskgate.services.auth import SessionPolicy, ThrottlePolicy
 from deskgate.store import secrets as secret_store
 from deskgate.store.base import make_engine, make_sessionmaker, utcnow
@@ -29,6 +29,7 @@ from deskgate.web import (
     errors,
     health,
     manage_agents,
+    manage_certificates,
     manage_scim_groups,
     manage_security,
     saml,
@@ -59,13 +60,22 @@ async def _refresh_metadata_forever(state: AppState) -> None:
         try:
             with metrics.background_pass("metadata_refresh"):
                 await anyio.to_thread.run_sync(
-                    partial(sso_refresh.refresh_stale_metadata, allow_http=allow_private),
+                    partial(
+                        sso_refresh.refresh_stale_metadata,
+                        allow_http=allow_private,
+                        certificate_overlap=state.settings.certificate_overlap,
+                    ),
                     state.sessions,
                     fetch,
                     utcnow(),
                 )
         except Exception:  # a pass that could not start (database down) must not end the loop
             log.exception("IdP metadata refresh failed")
+        try:  # right after the refresh: it sees the certificates the refresh just read
+            with metrics.background_pass("certificate_watch"):
+                await anyio.to_thread.run_sync(certificate_watch.run, state.sessions, utcnow())
+        except Exception:
+            log.exception("certificate watch failed")
 
 
 async def _retain_forever(state: AppState) -> None:
@@ -150,7 +160,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     )
     app.state.deskgate = state
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (sign_in, manage_agents, manage_security, manage_scim_groups):
+    for module in (
+        sign_in,
+        manage_agents,
+        manage_security,
+        manage_scim_groups,
+        manage_certificates,
+    ):
         app.include_router(module.router)
     console.install(app)
     saml.install(app)

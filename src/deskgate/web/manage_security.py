@@ -10,14 +10,15 @@ from fastapi.responses import Response
 
 from deskgate.errors import Conflict, Forbidden, InvalidInput
 from deskgate.saml.attributes import ATTRIBUTE_NAMES
-from deskgate.saml.certs import certificate_info
 from deskgate.services import metadata_fetch, provisioning, scim_credentials, sso, sso_refresh
+from deskgate.services.events import actors
 from deskgate.services.sign_in_match import IDP_ATTRIBUTE_HINTS
 from deskgate.services.sso_config import urls_for
 from deskgate.store import scim_tokens
 from deskgate.store import sso as sso_store
 from deskgate.store.base import utcnow
 from deskgate.store.models import IdPKind, Plan, Role, SignInMatch
+from deskgate.web import certificate_context
 from deskgate.web.deps import Admin, CsrfChecked, Db, State
 from deskgate.web.idp_guides import GUIDES
 from deskgate.web.rendering import redirect_with_notice, render
@@ -55,14 +56,13 @@ def _page(
     connection = sso.ensure_connection(db, account, now)
     idp_kind = idp if idp in {k.value for k in IdPKind} else connection.idp_kind
     settings = state.settings
-    certificates = [certificate_info(pem, now) for pem in connection.idp_certificates]
     context.update(
         connection=connection,
         idp_kind=idp_kind,
         idp_kinds=[(k.value, GUIDES[k].label) for k in IdPKind],
         guide=GUIDES[IdPKind(idp_kind)],
         urls=urls_for(settings.base_url, account.sso_token, idp_kind),
-        certificates=certificates,
+        **certificate_context.context(db, connection, now),
         attribute_names=ATTRIBUTE_NAMES,
         roles=[r.value for r in Role],
         domains=" ".join(connection.email_domains),
@@ -149,6 +149,8 @@ def save_sso(
                 base_url=state.settings.base_url,
                 fetched_metadata=fetched,
                 allow_private_urls=state.settings.allow_private_metadata_urls,
+                actor=actors.admin(admin.agent.id, admin.agent.email),
+                certificate_overlap=state.settings.certificate_overlap,
             )
     except (InvalidInput, Conflict, Forbidden) as problem:
         return _page(
