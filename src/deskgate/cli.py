@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from deskgate import logs
+from deskgate.cli_apikeys import apikeys
 from deskgate.cli_support import fail, print_json, transaction
 from deskgate.cli_support import load as cli_settings
 from deskgate.errors import DeskgateError
@@ -255,3 +256,6 @@ def sso_configure(
                 "unchanged: the account already has a SCIM token (rotate it on the Security page)"
             )
     print_json(result)
+
+
+main.add_command(apikeys)

@@ -19,6 +19,7 @@ SCIM_TOKEN = "scimtok"
 LOGIN_ATTEMPT = "login"
 SCIM_REQUEST = "scimreq"
 EVENT = "evt"
+API_KEY = "apikey"
 
 
 def _encode(value: int, length: int) -> str:
