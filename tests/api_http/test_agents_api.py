@@ -112,12 +112,16 @@ def test_the_last_page_says_so_without_an_empty_page_after_it(client, crowd):
     assert last == {"data": [naive[-1]], "next_cursor": None}
 
 
-def test_agents_created_during_a_crawl_come_at_its_end(client, make_account, make_key, insert_agents):
+def test_agents_created_during_a_crawl_come_at_its_end(
+    client, make_account, make_key, insert_agents
+):
     account = make_account()
     key = make_key(account.id).key
     insert_agents(account.id, [{} for _ in range(5)])
     page = client.get("/api/v1/agents", params={"limit": 4}, headers=bearer(key)).json()
-    late = insert_agents(account.id, [{"created_at": dt.datetime.now(dt.UTC), "email": "late@x.io"}])
+    late = insert_agents(
+        account.id, [{"created_at": dt.datetime.now(dt.UTC), "email": "late@x.io"}]
+    )
     rest = follow(client.get, "/api/v1/agents", key, limit=4, cursor=page["next_cursor"])
     ids = [a["id"] for a in page["data"] + rest]
     assert len(ids) == len(set(ids)) == 7  # 5, the admin, the late one: each once
@@ -140,7 +144,9 @@ def test_agents_created_during_a_crawl_come_at_its_end(client, make_account, mak
         ("cursor=%C3%A9", "cursor is not"),
     ],
 )
-def test_bad_parameters_are_400s_that_say_what_to_send(client, make_account, make_key, query, mentions):
+def test_bad_parameters_are_400s_that_say_what_to_send(
+    client, make_account, make_key, query, mentions
+):
     key = make_key(make_account().id).key
     response = client.get(f"/api/v1/agents?{query}", headers=bearer(key))
     assert response.status_code == 400, response.text
@@ -163,7 +169,9 @@ def test_pages_are_read_from_the_listing_indexes(db):
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # tables this small would scan
     for deleted, index in ((False, "ix_agents_scim_listing"), (True, "ix_agents_deleted_listing")):
         for active in (False, True):
-            stmt = agent_pages._statement(names, deleted=deleted, email=False, active=active, after=True)
+            stmt = agent_pages._statement(
+                names, deleted=deleted, email=False, active=active, after=True
+            )
             compiled = stmt.compile(dialect=conn.dialect)
             params = compiled.construct_params(values)
             if conn.dialect.name == "sqlite":
@@ -174,6 +182,8 @@ def test_pages_are_read_from_the_listing_indexes(db):
                 plan = " ".join(str(row[-1]) for row in rows)
                 assert f"USING INDEX {index}" in plan and "TEMP B-TREE" not in plan, plan
             else:
-                plan = " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", params))
+                plan = " ".join(
+                    row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", params)
+                )
                 assert f"Index Scan using {index}" in plan and "Sort" not in plan, plan
     db.rollback()

@@ -47,7 +47,7 @@ def test_following_the_cursor_reads_every_event_once_in_order(client, logged, li
 
 
 def test_a_page_says_where_to_continue(client, logged):
-    _, key, stored = logged
+    _, key, _ = logged
     body = client.get("/api/v1/events?after=10&limit=5", headers=bearer(key)).json()
     assert [e["cursor"] for e in body["data"]] == ["11", "12", "13", "14", "15"]
     assert (body["next_cursor"], body["has_more"]) == ("15", True)
@@ -67,7 +67,7 @@ def test_a_types_filter_keeps_those_types_and_moves_past_the_rest(client, logged
 
 
 def test_new_events_are_read_after_the_cursor_of_the_last_poll(client, db, logged):
-    account, key, stored = logged
+    account, key, _ = logged
     cursor = client.get("/api/v1/events", headers=bearer(key)).json()["next_cursor"]
     db.rollback()  # end the fixture's read (SQLite: a reader cannot become a writer)
     events.record(db, account.id, "sso.enabled", SYSTEM, {"before": None, "after": None})
