@@ -138,6 +138,7 @@ def test_agents_created_during_a_crawl_come_at_its_end(
         ("active=yes", "active must be true or false"),
         ("email=", "email is empty"),
         ("cursor=abc", "cursor is not a cursor this API gave"),
+        ("cursor=", "cursor is not a cursor this API gave"),
         ("cursor=" + base64.urlsafe_b64encode(b"12.agt_bad").decode(), "cursor is not"),
         ("cursor=" + base64.urlsafe_b64encode(b"x.y").decode(), "cursor is not"),
         ("cursor=" + "A" * 300, "cursor is not"),

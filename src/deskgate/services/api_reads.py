@@ -106,7 +106,7 @@ def agents_page(
 ) -> dict[str, Any]:
     """{"data": [agent…], "next_cursor": "…" or null at the end}."""
     size = limit_from(limit)
-    after = _agent_position(cursor) if cursor else None
+    after = _agent_position(cursor) if cursor is not None else None
     rows = agent_pages.page(
         db,
         account_id,
@@ -124,10 +124,11 @@ def agents_page(
 
 
 def agent(db: Db, account_id: str, agent_id: str) -> dict[str, Any]:
-    row = None
-    if ids.has_prefix(agent_id, ids.AGENT):
-        rows = agent_pages.by_id(db, account_id, agent_id, AGENT_FIELDS)
-        row = rows[0] if rows else None
+    row = (
+        agent_pages.by_id(db, account_id, agent_id, AGENT_FIELDS)
+        if ids.has_prefix(agent_id, ids.AGENT)
+        else None
+    )
     if row is None:
         raise NotFound(f"No agent with id {agent_id[:60]} in this account.")
     return agent_snapshot(row)

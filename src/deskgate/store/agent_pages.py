@@ -89,10 +89,10 @@ def page(
 
 def by_id(
     db: Session | Connection, account_id: str, agent_id: str, columns: Sequence[str]
-) -> list[RowMapping]:
-    """The agent with this id in this account (any state), as a one-row list, or []."""
+) -> RowMapping | None:
+    """The agent with this id in this account (any state), or None."""
     stmt = _by_id(tuple(columns))
-    return list(db.execute(stmt, {"account_id": account_id, "agent_id": agent_id}).mappings())
+    return db.execute(stmt, {"account_id": account_id, "agent_id": agent_id}).mappings().first()
 
 
 @functools.cache
