@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 
 import pytest
@@ -174,3 +175,22 @@ def test_a_bad_parameter_is_refused_after_the_key_is_checked(client, make_accoun
         "code": "invalid_parameter",
     }
     assert response.headers["cache-control"] == "no-store"
+
+
+def test_the_request_log_names_the_route_and_account_never_the_key(
+    client, make_account, make_key, caplog
+):
+    account = make_account()
+    key = make_key(account.id).key
+    caplog.set_level(logging.DEBUG)
+    client.get(f"/api/v1/agents/{account.admin_id}?email=secret-email@x.io", headers=bearer(key))
+    client.get("/api/v1/events", headers=bearer("dgk_" + "Z" * 43))
+    lines = [r for r in caplog.records if r.name == "deskgate.request"]
+    assert [(r.route, r.group, r.status, r.account_id) for r in lines] == [
+        ("/api/v1/agents/{agent_id}", "api", 200, account.id),
+        ("/api/v1/events", "api", 401, None),
+    ]
+    server = [r for r in caplog.records if not r.name.startswith("httpx")]  # not the test's client
+    logged = "\n".join(r.getMessage() for r in server) + repr([r.__dict__ for r in server])
+    for secret in (key, key[4:], "Z" * 43, "secret-email"):
+        assert secret not in logged
