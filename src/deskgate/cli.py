@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from deskgate import logs
+from deskgate.cli_apikeys import apikeys
 from deskgate.cli_certificates import certificates as certificates_group
 from deskgate.cli_support import fail, print_json, transaction
 from deskgate.cli_support import load as cli_settings
@@ -260,3 +261,4 @@ def sso_configure(
 
 
 main.add_command(certificates_group)
+main.add_command(apikeys)

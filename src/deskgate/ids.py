@@ -20,6 +20,7 @@ LOGIN_ATTEMPT = "login"
 SCIM_REQUEST = "scimreq"
 EVENT = "evt"
 IDP_CERTIFICATE = "idpcert"
+API_KEY = "apikey"
 
 
 def _encode(value: int, length: int) -> str:

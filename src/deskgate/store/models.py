@@ -488,3 +488,40 @@ class CertificateNotice(Base):
     threshold_days: Mapped[int] = mapped_column(Integer, primary_key=True)
     """90, 30, 7, 1, or 0 for the expiry itself."""
     notified_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """A key for the /api/v1 data endpoints (agents, events). Only its SHA-256 is stored; the
+    key itself is shown once, when it is created."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str_id]
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """A subset of `agents:read`, `events:read` (services/api_keys.SCOPES)."""
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(16))
+    """The last characters, so the admin can tell keys apart."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    """The admin's agent id, or "operator" (the CLI)."""
+    last_used_at: Mapped[dt.datetime | None]
+    """Noted at most every few minutes (services/api_keys.TOUCH_INTERVAL)."""
+    revoked_at: Mapped[dt.datetime | None]
+
+
+# GET /api/v1/agents lists every agent, those deleted over SCIM too: they are read in creation
+# order from `ix_agents_scim_listing` (the others) and this one, merged. Partial, so it holds only
+# the few deleted agents and costs an insert nothing.
+Index(
+    "ix_agents_deleted_listing",
+    Agent.account_id,
+    Agent.created_at,
+    Agent.id,
+    sqlite_where=text("scim_deleted_at IS NOT NULL"),
+    postgresql_where=text("scim_deleted_at IS NOT NULL"),
+)

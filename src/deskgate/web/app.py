@@ -25,10 +25,12 @@ from deskgate.services.auth import SessionPolicy, ThrottlePolicy
 from deskgate.store import secrets as secret_store
 from deskgate.store.base import make_engine, make_sessionmaker, utcnow
 from deskgate.web import (
+    api_routes,
     console,
     errors,
     health,
     manage_agents,
+    manage_api,
     manage_certificates,
     manage_scim_groups,
     manage_security,
@@ -166,9 +168,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         manage_security,
         manage_scim_groups,
         manage_certificates,
+        manage_api,
     ):
         app.include_router(module.router)
     console.install(app)
+    api_routes.install(app, engine)
     saml.install(app)
 
     health.install(app, state)
