@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from deskgate import logs
+from deskgate.cli_domains import domains
 from deskgate.cli_support import fail, print_json, transaction
 from deskgate.cli_support import load as cli_settings
 from deskgate.errors import DeskgateError
@@ -235,7 +236,6 @@ def sso_configure(
                 jit_role=connection.jit_role,
                 require_sso=connection.require_sso,
                 allow_sha1=connection.allow_sha1,
-                email_domains=" ".join(connection.email_domains),
             ),
             now=utcnow(),
             base_url=settings.base_url,
@@ -255,3 +255,6 @@ def sso_configure(
                 "unchanged: the account already has a SCIM token (rotate it on the Security page)"
             )
     print_json(result)
+
+
+main.add_command(domains)
