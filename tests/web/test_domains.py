@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from deskgate.config import load_settings
@@ -17,7 +20,8 @@ from deskgate.store import events as event_store
 from deskgate.store.base import utcnow
 from deskgate.store.models import Account, DomainClaim
 
-from helpers import post_form, sign_in
+import hostile
+from helpers import csrf_token, post_form, sign_in
 from support.dns import dns_server, silent_dns  # noqa: F401  (fixtures)
 from web.test_saml_acs import idp_metadata
 
@@ -322,3 +326,36 @@ def test_a_verified_domain_wins_over_another_accounts_agent_with_the_email(
     publish(dns_server, claims(db, owner.id)[0])
     verify(owner_admin, "acme.test")
     assert owner.sso_token in login_with_sso(visitor, "ceo@acme.test").headers["location"]
+
+
+# --- hostile input -----------------------------------------------------------------------------
+
+
+@given(
+    value=st.one_of(
+        hostile.raw, st.sampled_from(["xn--", "a.xn--zz", "ß.example", "a.-b.c", "Ａcme.example"])
+    )
+)
+@hsettings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_any_domain_text_is_claimed_or_refused_with_a_4xx(client, make_account, db, value):
+    account = db.scalar(select(Account).limit(1))
+    if account is None:
+        account = make_account()
+        sign_in(client, account.admin_email)
+    token = csrf_token(client.get(SECURITY).text)
+    before = claims(db, account.id)
+    response = client.post(
+        f"{SECURITY}/domains",
+        content=hostile.urlencoded([("csrf_token", token), ("domain", value)]),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code in (303, 400), response.text[:300]
+    after = claims(db, account.id)
+    if response.status_code == 400:
+        assert [c.domain for c in after] == [c.domain for c in before]
+    else:
+        assert all(c.domain.isascii() and c.domain == c.domain.lower() for c in after)

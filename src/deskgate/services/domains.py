@@ -204,9 +204,13 @@ class DomainGate:
         )
 
     @classmethod
-    def from_lists(cls, verified: str | None, pending: str | None) -> DomainGate:
-        """From space-separated lists (store.domains.claimed_domains)."""
-        return cls(frozenset((verified or "").split()), frozenset((pending or "").split()))
+    def from_column(cls, listed: str | None) -> DomainGate:
+        """From store.domains.claimed_domains ("a.example ?b.example": b is unverified)."""
+        names = (listed or "").split()
+        return cls(
+            frozenset(n for n in names if not n.startswith(store.PENDING_MARK)),
+            frozenset(n[1:] for n in names if n.startswith(store.PENDING_MARK)),
+        )
 
     @property
     def open(self) -> bool:

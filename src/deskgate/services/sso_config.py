@@ -152,7 +152,7 @@ def load(
         label=label,
         jit_enabled=row.jit_enabled,
         jit_role=row.jit_role,
-        domains=DomainGate.from_lists(row.verified_domains, row.pending_domains),
+        domains=DomainGate.from_column(row.domains),
         sign_in_match=row.sign_in_match,
         sp=sp,
         idp=idp,

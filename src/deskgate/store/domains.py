@@ -5,7 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, ScalarSelect, Table, bindparam, delete, func, select
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -14,13 +24,24 @@ from deskgate.store.models import DomainClaim
 _claims: Table = DomainClaim.__table__  # type: ignore[assignment]
 
 
-def claimed_domains(account_id: ColumnElement[str], *, verified: bool) -> ScalarSelect[str]:
-    """The account's verified (or pending) domains, space-separated (NULL when none): a column
-    for a statement that reads the account anyway (the sign-in's connection query)."""
-    state = _claims.c.verified_at.is_not(None) if verified else _claims.c.verified_at.is_(None)
+PENDING_MARK = "?"
+
+
+def claimed_domains(account_id: ColumnElement[str]) -> ScalarSelect[str]:
+    """The account's domains, space-separated, each unverified one marked with a leading "?"
+    (NULL when none): a column for a statement that reads the account anyway (the sign-in's
+    connection query), cheaper than a statement of its own."""
     return (
-        select(func.aggregate_strings(_claims.c.domain, " "))
-        .where(_claims.c.account_id == account_id, state)
+        select(
+            func.aggregate_strings(
+                case(
+                    (_claims.c.verified_at.is_(None), literal(PENDING_MARK) + _claims.c.domain),
+                    else_=_claims.c.domain,
+                ),
+                " ",
+            )
+        )
+        .where(_claims.c.account_id == account_id)
         .scalar_subquery()
     )
 

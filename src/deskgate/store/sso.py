@@ -58,8 +58,7 @@ _SIGN_IN_CONNECTION = (
         _connections.c.jit_enabled,
         _connections.c.jit_role,
         _connections.c.allow_sha1,
-        claimed_domains(_accounts.c.id, verified=True).label("verified_domains"),
-        claimed_domains(_accounts.c.id, verified=False).label("pending_domains"),
+        claimed_domains(_accounts.c.id).label("domains"),
         _connections.c.sign_in_match,
         _connections.c.updated_at,
     )
