@@ -23,6 +23,7 @@ from deskgate.store.models import Account, DomainClaim
 import hostile
 from helpers import csrf_token, post_form, sign_in
 from support.dns import dns_server, silent_dns  # noqa: F401  (fixtures)
+from support.domains import claim_domain
 from web.test_saml_acs import idp_metadata
 
 SECURITY = "/manage/security"
@@ -198,6 +199,9 @@ def test_removing_a_domain(client, make_account, db):
     assert claims(db) == []
     assert [e[0] for e in events_of(db, account.id)] == ["domain.added", "domain.removed"]
     assert remove(client, "acme.test").status_code == 404
+    claim_domain(db, account.id, "legacy_name.test", verified=False)  # as 0008 may have kept it
+    assert remove(client, "legacy_name.test").status_code == 303
+    assert claims(db) == []
 
 
 def test_only_admins_with_a_csrf_token_change_domains(client, make_account, db):
