@@ -14,6 +14,7 @@ import click
 from deskgate import logs
 from deskgate.cli_apikeys import apikeys
 from deskgate.cli_certificates import certificates as certificates_group
+from deskgate.cli_domains import domains
 from deskgate.cli_support import fail, print_json, transaction
 from deskgate.cli_support import load as cli_settings
 from deskgate.errors import DeskgateError
@@ -237,7 +238,6 @@ def sso_configure(
                 jit_role=connection.jit_role,
                 require_sso=connection.require_sso,
                 allow_sha1=connection.allow_sha1,
-                email_domains=" ".join(connection.email_domains),
             ),
             now=utcnow(),
             base_url=settings.base_url,
@@ -262,3 +262,4 @@ def sso_configure(
 
 main.add_command(certificates_group)
 main.add_command(apikeys)
+main.add_command(domains)

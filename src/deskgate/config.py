@@ -108,6 +108,22 @@ class Settings(BaseSettings):
     def certificate_overlap(self) -> dt.timedelta:
         return dt.timedelta(days=self.certificate_overlap_days)
 
+    dns_resolver: str | None = None
+    """`host:port` of the DNS server that domain verification asks (services/dns_txt.py);
+    default: the first nameserver in /etc/resolv.conf, port 53."""
+
+    @field_validator("dns_resolver")
+    @classmethod
+    def _resolver_host_and_port(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        host, _, port = value.rpartition(":")
+        if not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"DESKGATE_DNS_RESOLVER must be host:port (e.g. 127.0.0.1:53), not {value!r}"
+            )
+        return value
+
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Read settings from `environ` (default: the process environment) plus overrides."""

@@ -33,12 +33,22 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live_server(engine, database_url) -> Iterator[LiveServer]:
+def live_server_settings() -> dict[str, object]:
+    """More settings for `live_server` (a test module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def live_server(engine, database_url, live_server_settings) -> Iterator[LiveServer]:
     """deskgate on a real port; its base URL is what every absolute URL (ACS, entity ID) uses."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     settings = load_settings(
-        {}, database_url=database_url, base_url=base_url, secret_key="browser-test-secret"
+        {},
+        database_url=database_url,
+        base_url=base_url,
+        secret_key="browser-test-secret",
+        **live_server_settings,
     )
     app = create_app(settings, engine=engine)
     with serve_app(app, port=port) as url:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from helpers import TEST_PASSWORD
+from support.dns import dns_server  # noqa: F401  (the fixture)
 from support.simplesamlphp import IdPUser, start_simplesamlphp, submit_login_form
 
 pytestmark = [pytest.mark.browser, pytest.mark.idp]
@@ -32,7 +33,13 @@ def idp(tmp_path):
     running.stop()
 
 
-def admin_connects_the_idp(page, base, account, idp, shot) -> dict[str, str]:
+@pytest.fixture
+def live_server_settings(dns_server):
+    """Domain verification asks the test's DNS server."""
+    return {"dns_resolver": dns_server.address}
+
+
+def admin_connects_the_idp(page, base, account, idp, shot, dns) -> dict[str, str]:
     page.goto(f"{base}/login")
     page.fill("input[name=email]", account.admin_email)
     page.fill("input[name=password]", ADMIN_PASSWORD)
@@ -49,7 +56,6 @@ def admin_connects_the_idp(page, base, account, idp, shot) -> dict[str, str]:
     shot(page, "security-before")
     page.check("#sso-enabled")
     page.fill("#metadata-xml", idp.metadata_xml)
-    page.fill("input[name=email_domains]", "acme.test")
     page.click("#sso-form button[type=submit]")
     page.locator("#sso-saved").wait_for()
     assert page.locator("#found-issuer").inner_text() == idp.entity_id
@@ -58,15 +64,28 @@ def admin_connects_the_idp(page, base, account, idp, shot) -> dict[str, str]:
     assert scim_token.startswith("dgscim_")
     assert page.locator("#scim-base-url").inner_text() == f"{base}/scim/v2/{account.id}"
     shot(page, "security-saved")
+    # The agents' email domain: claimed, published in DNS, verified.
+    page.fill("#domains input[name=domain]", "acme.test")
+    page.click("#domains button:has-text('Add domain')")
+    page.locator("#domain-1").wait_for()
+    dns.txt[page.locator("#domain-1-name").inner_text()] = [
+        page.locator("#domain-1-value").inner_text()
+    ]
+    page.click("#domain-1 button:has-text('Verify now')")
+    page.locator("#domain-1 .badge.ok").wait_for()
+    assert "acme.test is verified." in page.locator("p.notice[role=status]").inner_text()
+    shot(page, "security-domains")
     return values
 
 
 def test_sp_and_idp_initiated_sign_in_in_a_real_browser(
-    live_server, make_account, new_context, idp, readme_shot
+    live_server, make_account, new_context, idp, readme_shot, dns_server
 ):
     base = live_server.base_url
     account = make_account(name="Acme Support")
-    values = admin_connects_the_idp(new_context().new_page(), base, account, idp, readme_shot)
+    values = admin_connects_the_idp(
+        new_context().new_page(), base, account, idp, readme_shot, dns_server
+    )
     # The IdP trusts us through our published SP metadata, as an admin would configure it.
     idp.set_sp_metadata(httpx.get(values["sp-metadata-url"]).text)
 
@@ -106,12 +125,12 @@ def test_sp_and_idp_initiated_sign_in_in_a_real_browser(
 
 
 def test_idp_initiated_sign_in_is_refused_when_turned_off(
-    live_server, make_account, new_context, idp, readme_shot
+    live_server, make_account, new_context, idp, readme_shot, dns_server
 ):
     base = live_server.base_url
     account = make_account()
     page = new_context().new_page()
-    values = admin_connects_the_idp(page, base, account, idp, readme_shot)
+    values = admin_connects_the_idp(page, base, account, idp, readme_shot, dns_server)
     idp.set_sp_metadata(httpx.get(values["sp-metadata-url"]).text)
     page.uncheck("input[name=allow_idp_initiated]")
     page.click("#sso-form button[type=submit]")

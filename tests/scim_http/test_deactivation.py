@@ -101,7 +101,6 @@ def test_a_scim_user_signs_in_by_sso_at_once_until_deactivated(
             "metadata_xml": saml_factory.idp_metadata_xml(entity_id=idp),
             "allow_idp_initiated": "on",
             "jit_role": "agent",
-            "email_domains": "",
         },
     )  # jit_enabled left off
     assert saved.status_code == 200, saved.text

@@ -15,6 +15,7 @@ from deskgate.store.models import LoginAttempt
 from helpers import post_form, sign_in
 from saml import samlfactory as f
 from scim_helpers import USER_SCHEMA
+from support.domains import claim_domain
 
 IDP_ENTITY = "https://idp.example.test/metadata"
 UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
@@ -22,7 +23,13 @@ UPN, MAIL = "a.b@contoso.onmicrosoft.example", "a.b@contoso.example"
 
 
 def configure_sso(
-    client: Any, account: Any, match: str, *, jit: bool = False, email_domains: str = ""
+    client: Any,
+    account: Any,
+    match: str,
+    *,
+    jit: bool = False,
+    email_domains: str = "",
+    db: Any = None,
 ) -> None:
     sign_in(client, account.admin_email)
     saved = post_form(
@@ -38,11 +45,12 @@ def configure_sso(
                 entity_id=IDP_ENTITY, sso_url="https://idp.example.test/sso"
             ),
             "sign_in_match": match,
-            "email_domains": email_domains,
             **({"jit_enabled": "on"} if jit else {}),
         },
     )
     assert saved.status_code == 200, saved.text
+    for domain in email_domains.split():
+        claim_domain(db, account.id, domain)
     post_form(client, "/console", "/logout", {})
 
 
@@ -159,7 +167,7 @@ def test_with_email_domains_an_identity_without_any_email_is_refused(
     sso_scim, client, new_client, db
 ):
     account, scim = sso_scim
-    configure_sso(client, account, "user_name", email_domains="contoso.example")
+    configure_sso(client, account, "user_name", email_domains="contoso.example", db=db)
     created = scim.post(
         "Users",
         json={"schemas": [USER_SCHEMA], "userName": "svc-robot", "name": {"givenName": "R"}},

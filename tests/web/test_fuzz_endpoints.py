@@ -164,7 +164,6 @@ def sso(client: Any, account: Any) -> Sso:
             "allow_idp_initiated": "on",
             "jit_enabled": "on",
             "jit_role": "agent",
-            "email_domains": "example.com",
         },
     )
     assert saved.status_code == 200, saved.text

@@ -23,6 +23,7 @@ from deskgate.store.models import Agent, AgentSession, LoginAttempt, SSOConnecti
 
 from helpers import post_form, sign_in
 from saml import samlfactory as f
+from support.domains import claim_domain
 
 IDP_ENTITY = "https://idp.example.test/metadata"
 IDP_SSO = "https://idp.example.test/sso"
@@ -78,10 +79,10 @@ def sso_account(client, make_account, db):
             "allow_idp_initiated": "on",
             "jit_enabled": "on",
             "jit_role": "agent",
-            "email_domains": "example.com",
         },
     )
     assert saved.status_code == 200, saved.text
+    claim_domain(db, account.id, "example.com")  # its emails only
     post_form(client, "/console", "/logout", {})
     return SSOAccount(client, account, db)
 

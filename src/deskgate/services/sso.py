@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from deskgate.errors import Conflict, Forbidden, InvalidInput, NotFound
+from deskgate.errors import Forbidden, InvalidInput, NotFound
 from deskgate.saml.errors import SAMLError
 from deskgate.saml.metadata import ParsedMetadata, parse_idp_metadata
 from deskgate.services import certificates, scim_credentials, sp_keys
@@ -40,7 +40,6 @@ def ensure_connection(db: Session, account: Account, now: dt.datetime) -> SSOCon
         account_id=account.id,
         enabled=False,
         idp_kind=IdPKind.OKTA.value,
-        email_domains=[],
         sp_private_key_pem=private_key,
         sp_certificate_pem=certificate,
         updated_at=now,
@@ -70,7 +69,6 @@ class SSOSettingsForm:
     jit_role: str = Role.AGENT.value
     require_sso: bool = False
     allow_sha1: bool = False
-    email_domains: str = ""
     sign_in_match: str = SignInMatch.EMAIL.value
 
 
@@ -80,22 +78,6 @@ class SavedSSO:
     scim: scim_credentials.ScimCredentials | None
     """Set when this save issued the account's first SCIM token (shown once)."""
     urls: SSOUrls
-
-
-def _parse_domains(text: str) -> list[str]:
-    domains: list[str] = []
-    for raw in text.replace(",", " ").split():
-        domain = raw.strip().lower().lstrip("@")
-        if not domain:
-            continue
-        if "." not in domain or any(c in domain for c in "/:@ ") or len(domain) > 253:
-            raise InvalidInput(
-                f"'{raw}' is not an email domain (expected something like example.com).",
-                field="email_domains",
-            )
-        if domain not in domains:
-            domains.append(domain)
-    return domains
 
 
 def parse_metadata_or_explain(
@@ -137,7 +119,6 @@ def save_settings(
         jit_role = Role(form.jit_role)
     except ValueError:
         raise InvalidInput(f"Unknown role '{form.jit_role}'.", field="jit_role") from None
-    domains = _parse_domains(form.email_domains)
     try:
         sign_in_match_rule = SignInMatch(form.sign_in_match)
     except ValueError:
@@ -165,12 +146,6 @@ def save_settings(
             field="metadata_xml",
         )
 
-    taken = sso_store.replace_domains(db, account.id, domains)
-    if taken is not None:
-        raise Conflict(
-            f"The email domain {taken} is already used for SSO by another account.",
-            attribute="email_domains",
-        )
     connection.enabled = form.enabled
     connection.idp_kind = idp_kind.value
     connection.allow_idp_initiated = form.allow_idp_initiated
@@ -178,7 +153,6 @@ def save_settings(
     connection.jit_role = jit_role.value
     connection.require_sso = form.require_sso
     connection.allow_sha1 = form.allow_sha1
-    connection.email_domains = domains
     connection.sign_in_match = sign_in_match_rule.value
     connection.updated_at = now
     if parsed is not None:

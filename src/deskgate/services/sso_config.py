@@ -20,6 +20,7 @@ from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from deskgate.saml.config import BINDING_HTTP_REDIRECT, IdPConfig, SPConfig, SPKeyPair
+from deskgate.services.domains import DomainGate
 from deskgate.store import certificates as certificate_store
 from deskgate.store import sso as sso_store
 from deskgate.store.models import IdPKind, Plan, SSOConnection
@@ -118,7 +119,8 @@ class SignInConfig:
     """The IdP's name for messages ("Okta")."""
     jit_enabled: bool
     jit_role: str
-    email_domains: tuple[str, ...]
+    domains: DomainGate
+    """The account's claimed domains: which emails this IdP may sign in."""
     sign_in_match: str
     sp: SPConfig
     idp: IdPConfig
@@ -163,7 +165,7 @@ def load(
         label=label,
         jit_enabled=row.jit_enabled,
         jit_role=row.jit_role,
-        email_domains=tuple(row.email_domains or ()),
+        domains=DomainGate.from_column(row.domains),
         sign_in_match=row.sign_in_match,
         sp=sp,
         idp=idp,

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from typing import TypeGuard
 from urllib.parse import urlencode
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from deskgate.domain_names import email_domain
 from deskgate.store import agents as agent_store
-from deskgate.store.models import Account, Plan, SSOConnection, SSODomain
+from deskgate.store import domains as domain_store
+from deskgate.store.models import Account, Plan, SSOConnection
 
 
 @dataclass(frozen=True)
@@ -41,25 +42,26 @@ def _usable(connection: SSOConnection | None, account: Account) -> TypeGuard[SSO
     )
 
 
+def _route(account: Account, connection: SSOConnection) -> SSORoute:
+    return SSORoute(account.id, login_path(account.sso_token, connection.idp_kind))
+
+
 def find_sso_for_email(db: Session, email: str) -> SSORoute | NoSSO:
     email = (email or "").strip()
     if "@" not in email:
         return NoSSO("Enter your work email address, like you@company.com.")
-    # The agent's own account first; then an account that claimed the email's domain.
-    for agent in agent_store.all_with_email(db, email):
-        account = db.get(Account, agent.account_id)
-        if account is not None and _usable(account.sso_connection, account):
-            return SSORoute(
-                account.id, login_path(account.sso_token, account.sso_connection.idp_kind)
-            )
-    domain = email.rsplit("@", 1)[1].lower()
-    account = db.scalar(
-        select(Account)
-        .join(SSODomain, SSODomain.account_id == Account.id)
-        .where(SSODomain.domain == domain)
-    )
-    if account is not None and _usable(account.sso_connection, account):
-        return SSORoute(account.id, login_path(account.sso_token, account.sso_connection.idp_kind))
+    # A verified domain belongs to its account: only that account's IdP signs its emails in,
+    # whatever other accounts hold agents with them. Unverified claims route nothing.
+    owner_id = domain_store.verified_owner(db, email_domain(email) or "")
+    if owner_id is not None:
+        owner = db.get(Account, owner_id)
+        if owner is not None and _usable(owner.sso_connection, owner):
+            return _route(owner, owner.sso_connection)
+    else:  # no account proved the domain: the account(s) of the email's agents, as before
+        for agent in agent_store.all_with_email(db, email):
+            account = db.get(Account, agent.account_id)
+            if account is not None and _usable(account.sso_connection, account):
+                return _route(account, account.sso_connection)
     return NoSSO(
         f"Single sign-on is not set up for {email}. Sign in with your password, "
         "or ask your account's admin to turn on SSO under Manage › Security."

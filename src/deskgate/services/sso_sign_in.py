@@ -164,26 +164,24 @@ def _outside_scope(
     config: SignInConfig, email: str | None, agent: SignInAgent | None
 ) -> tuple[str, str, str] | None:
     """(reason code, detail for the admin, message for the agent) when this IdP may not sign in
-    as `email`: an address outside the connection's email domains, or an admin that the IdP did
+    as `email`: an address outside the account's verified domains, or an admin that the IdP did
     not provision (admins created in deskgate keep their password; SSO never takes them over)."""
-    domain = (email or "").rpartition("@")[2].lower()
-    if config.email_domains and domain not in config.email_domains:
-        allowed = ", ".join(config.email_domains)
-        if not email:  # with domains set, an identity without an email is outside them too
+    refusal = config.domains.refusal(email)
+    if refusal is not None:
+        code, detail = refusal
+        if not email:  # with domains claimed, an identity without an email is outside them too
             return (
-                "email_domain_not_allowed",
-                f"Neither the assertion nor the matched agent has an email: expected an email in "
-                f"{allowed}, received none. Send the email as an 'email' attribute, or give the "
-                "agent one.",
+                code,
+                f"Neither the assertion nor the matched agent has an email: {detail}. Send the "
+                "email as an 'email' attribute, or give the agent one.",
                 "You can't sign in to this account with single sign-on: no email address came with "
                 "the sign-in. Ask your admin.",
             )
         return (
-            "email_domain_not_allowed",
-            f"The assertion is for {email}: expected an email in {allowed}, received one in "
-            f"{domain}. Add the domain under Email domains, or fix the IdP's email mapping.",
+            code,
+            f"The assertion is for {email}: {detail}.",
             f"{email} can't sign in to this account with single sign-on: its email domain is not one "
-            "your admin allowed.",
+            "your admin has verified.",
         )
     if agent is not None and agent.role == Role.ADMIN and agent.source == AgentSource.PASSWORD:
         return (

@@ -231,7 +231,6 @@ class SSOConnection(Base):
     jit_role: Mapped[str] = mapped_column(String(10), default=Role.AGENT.value)
     require_sso: Mapped[bool] = mapped_column(Boolean, default=False)
     allow_sha1: Mapped[bool] = mapped_column(Boolean, default=False)
-    email_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
     sign_in_match: Mapped[str] = mapped_column(String(20), default=SignInMatch.EMAIL.value)
     """How an assertion finds its agent: NameID == userName, or NameID/email == email."""
     sp_private_key_pem: Mapped[str] = mapped_column(Text)
@@ -248,17 +247,6 @@ class SSOConnection(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     account: Mapped[Account] = relationship(back_populates="sso_connection")
-
-
-class SSODomain(Base):
-    """An email domain that routes `/login/sso` to an account. Unique across accounts."""
-
-    __tablename__ = "sso_domains"
-
-    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
-    account_id: Mapped[str] = mapped_column(
-        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
-    )
 
 
 class SAMLRequest(Base):
@@ -525,3 +513,35 @@ Index(
     sqlite_where=text("scim_deleted_at IS NOT NULL"),
     postgresql_where=text("scim_deleted_at IS NOT NULL"),
 )
+
+
+class DomainClaim(Base):
+    """An email domain an account claims. Only once verified (a DNS TXT record holding the
+    token) does it route "Login with SSO" to the account and admit JIT and SCIM emails. Several
+    accounts may claim a domain; one may verify it (the partial unique index), and that removes
+    the others' claims."""
+
+    __tablename__ = "domain_claims"
+    __table_args__ = (
+        Index("ix_domain_claims_domain", "domain"),
+        Index(
+            "uq_domain_claims_verified_domain",
+            "domain",
+            unique=True,
+            sqlite_where=text("verified_at IS NOT NULL"),
+            postgresql_where=text("verified_at IS NOT NULL"),
+        ),
+    )
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    """Lower-case ASCII (IDNA: punycode), without a trailing dot."""
+    token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    verified_at: Mapped[dt.datetime | None]
+    checked_at: Mapped[dt.datetime | None]
+    """When the TXT record was last looked up."""
+    check_error: Mapped[str | None] = mapped_column(Text)
+    """Why that lookup did not verify the domain (None once verified)."""

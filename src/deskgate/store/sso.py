@@ -10,19 +10,18 @@ from typing import Any
 from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from deskgate import ids
 from deskgate.display_text import for_display
 from deskgate.store import batches
+from deskgate.store.domains import claimed_domains
 from deskgate.store.models import (
     Account,
     LoginAttempt,
     SAMLRequest,
     SeenAssertion,
     SSOConnection,
-    SSODomain,
 )
 
 # The sign-in path runs Core statements built once here (SQLAlchemy then reuses their compiled
@@ -59,7 +58,7 @@ _SIGN_IN_CONNECTION = (
         _connections.c.jit_enabled,
         _connections.c.jit_role,
         _connections.c.allow_sha1,
-        _connections.c.email_domains,
+        claimed_domains(_accounts.c.id).label("domains"),
         _connections.c.sign_in_match,
         _connections.c.updated_at,
     )
@@ -320,25 +319,3 @@ def recent_attempts(db: Session, account_id: str, limit: int = 50) -> Sequence[L
         .order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())
         .limit(limit)
     ).all()
-
-
-def domains(db: Session, account_id: str) -> list[str]:
-    return list(
-        db.scalars(
-            select(SSODomain.domain)
-            .where(SSODomain.account_id == account_id)
-            .order_by(SSODomain.domain)
-        )
-    )
-
-
-def replace_domains(db: Session, account_id: str, new_domains: list[str]) -> str | None:
-    """Set the account's SSO domains. Returns a domain another account already holds, if any."""
-    db.execute(delete(SSODomain).where(SSODomain.account_id == account_id))
-    for domain in new_domains:
-        try:
-            with db.begin_nested():
-                db.add(SSODomain(domain=domain, account_id=account_id))
-        except IntegrityError:
-            return domain
-    return None

@@ -32,6 +32,7 @@ from deskgate.web import (
     manage_agents,
     manage_api,
     manage_certificates,
+    manage_domains,
     manage_scim_groups,
     manage_security,
     saml,
@@ -169,6 +170,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         manage_scim_groups,
         manage_certificates,
         manage_api,
+        manage_domains,
     ):
         app.include_router(module.router)
     console.install(app)

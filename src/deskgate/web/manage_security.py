@@ -18,7 +18,7 @@ from deskgate.store import scim_tokens
 from deskgate.store import sso as sso_store
 from deskgate.store.base import utcnow
 from deskgate.store.models import IdPKind, Plan, Role, SignInMatch
-from deskgate.web import certificate_context
+from deskgate.web import certificate_context, manage_domains
 from deskgate.web.deps import Admin, CsrfChecked, Db, State
 from deskgate.web.idp_guides import GUIDES
 from deskgate.web.rendering import redirect_with_notice, render
@@ -65,7 +65,7 @@ def _page(
         **certificate_context.context(db, connection, now),
         attribute_names=ATTRIBUTE_NAMES,
         roles=[r.value for r in Role],
-        domains=" ".join(connection.email_domains),
+        **manage_domains.page_context(db, account),
         sign_in_matches=[
             (
                 SignInMatch.USER_NAME.value,
@@ -115,7 +115,6 @@ def save_sso(
     jit_role: Annotated[str, Form(max_length=10)] = "agent",
     require_sso: Annotated[str | None, Form(max_length=5)] = None,
     allow_sha1: Annotated[str | None, Form(max_length=5)] = None,
-    email_domains: Annotated[str, Form(max_length=4000)] = "",
     sign_in_match: Annotated[str, Form(max_length=20)] = SignInMatch.EMAIL.value,
 ) -> Response:
     form = sso.SSOSettingsForm(
@@ -128,7 +127,6 @@ def save_sso(
         jit_role=jit_role,
         require_sso=_checked(require_sso),
         allow_sha1=_checked(allow_sha1),
-        email_domains=email_domains,
         sign_in_match=sign_in_match,
     )
     try:

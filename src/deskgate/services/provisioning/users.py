@@ -18,9 +18,11 @@ from deskgate.scim import (
     apply_user_patch,
     check_if_match,
 )
-from deskgate.scim.errors import NotFoundException, UniquenessException
+from deskgate.scim.errors import InvalidValueException, NotFoundException, UniquenessException
+from deskgate.services.domains import DomainGate
 from deskgate.services.provisioning.roles import Notes, demote
 from deskgate.store import agents as agent_store
+from deskgate.store import domains as domain_store
 from deskgate.store import scim as store
 from deskgate.store import scim_groups
 from deskgate.store import sessions as session_store
@@ -41,6 +43,16 @@ def _taken(user_name: str) -> UniquenessException:
     )
 
 
+def _admit_email(db: Connection, account_id: str, email: str | None) -> None:
+    """Once the account claims domains, a contact email must be in one it verified (a user
+    without an email has nothing to route or match by, so it is admitted)."""
+    if not email:
+        return
+    refusal = DomainGate.of(domain_store.gate_rows(db, account_id)).refusal(email)
+    if refusal is not None:
+        raise InvalidValueException(detail=f"The contact email {email} is refused: {refusal[1]}.")
+
+
 def list_users(db: Connection, account_id: str, query: ListQuery) -> tuple[int, list[AgentRecord]]:
     return store.list_agents(db, account_id, query)
 
@@ -55,6 +67,7 @@ def get_user(db: Connection, account_id: str, user_id: str) -> AgentRecord:
 def create_user(db: Connection, account_id: str, payload: Any, *, now: dt.datetime) -> AgentRecord:
     """POST /Users. A userName deleted over SCIM earlier gets a new agent (a new id)."""
     fields = agent_fields_for_create(payload)
+    _admit_email(db, account_id, fields.email)
     if store.agent_by_user_name(db, account_id, normalize_user_name(fields.user_name)) is not None:
         raise _taken(fields.user_name)
     agent_id = ids.new_id(ids.AGENT)
@@ -203,6 +216,8 @@ def _write_fields(
 ) -> AgentRecord:
     """Store new fields over `record` (version bumped); deactivation revokes every session."""
     values = {**_columns(fields), "version": record.version + 1, "updated_at": now}
+    if agent_store.normalize_email(fields.email) != agent_store.normalize_email(record.email):
+        _admit_email(db, account_id, fields.email)  # deactivating never waits on a domain
     if normalize_user_name(fields.user_name) != normalize_user_name(record.user_name):
         try:
             with db.begin_nested():
