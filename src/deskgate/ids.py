@@ -19,6 +19,9 @@ SCIM_TOKEN = "scimtok"
 LOGIN_ATTEMPT = "login"
 SCIM_REQUEST = "scimreq"
 EVENT = "evt"
+WEBHOOK_ENDPOINT = "whep"
+WEBHOOK_DELIVERY = "whdel"
+WEBHOOK_ATTEMPT = "whatt"
 
 
 def _encode(value: int, length: int) -> str:
