@@ -48,6 +48,7 @@ class WebhookReceiver:
         self.holding = 0
         self._release = threading.Event()
         self._lock = threading.Lock()
+        self._tries: dict[str, int] = {}
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -103,7 +104,7 @@ class WebhookReceiver:
                 webhook_id = headers.get("webhook-id", "")
                 verified = receiver._verify(body, headers)
                 with receiver._lock:
-                    nth = receiver.count(webhook_id) + 1
+                    nth = receiver._tries[webhook_id] = receiver._tries.get(webhook_id, 0) + 1
                     status = receiver.respond(webhook_id, nth)
                     if not verified:
                         receiver.refused.append(webhook_id)
