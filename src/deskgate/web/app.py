@@ -31,6 +31,7 @@ from deskgate.web import (
     manage_agents,
     manage_scim_groups,
     manage_security,
+    manage_webhooks,
     saml,
     sign_in,
 )
@@ -158,7 +159,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     )
     app.state.deskgate = state
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (sign_in, manage_agents, manage_security, manage_scim_groups):
+    for module in (sign_in, manage_agents, manage_security, manage_scim_groups, manage_webhooks):
         app.include_router(module.router)
     console.install(app)
     saml.install(app)
