@@ -14,6 +14,7 @@ import click
 from deskgate import logs
 from deskgate.cli_support import fail, print_json, transaction
 from deskgate.cli_support import load as cli_settings
+from deskgate.cli_webhooks import webhooks_group
 from deskgate.errors import DeskgateError
 from deskgate.services import accounts as account_service
 from deskgate.services import demo as demo_service
@@ -255,3 +256,6 @@ def sso_configure(
                 "unchanged: the account already has a SCIM token (rotate it on the Security page)"
             )
     print_json(result)
+
+
+main.add_command(webhooks_group)

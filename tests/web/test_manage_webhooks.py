@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from deskgate.services import events, webhooks
+from deskgate.services import events
 from deskgate.services.events import actors
 from deskgate.store.base import utcnow
 from deskgate.store.models import Event, WebhookDelivery, WebhookEndpoint
@@ -59,7 +59,7 @@ def test_add_shows_the_secret_once_and_records_an_event(admin_client, db):
 
 
 @pytest.mark.parametrize(
-    "fields,message",
+    ("fields", "message"),
     [
         ({"url": "ftp://x.example/"}, "must be an http(s) URL"),
         ({"url": ""}, "Give the URL"),
