@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     """Waits after the 1st, 2nd, … failed attempt; the last one repeats."""
     webhook_retry_for_hours: float = Field(default=72.0, gt=0)
     """A delivery still failing this long after its first attempt is given up (failed)."""
+    webhook_deliveries_retention_days: int = Field(default=30, ge=1)
+    """Delivered and failed deliveries (and their attempts) are kept this long (delivery log)."""
 
     @field_validator("webhook_retry_schedule_seconds")
     @classmethod

@@ -5,6 +5,7 @@ order, give-up, leases, redirects, timeouts and the SSRF guard at send time."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import re
 import time
@@ -337,3 +338,23 @@ def test_a_name_that_now_resolves_privately_is_refused_at_send(db, make_account,
     run_until(dispatcher(policy, resolve=fake_dns), lambda: first_is(db, endpoint.id, "pending"))
     row = deliveries(db, endpoint.id)[0]
     assert "points at 10.1.2.3, a private or loopback address" in (row.last_error or "")
+
+
+def test_finished_deliveries_are_pruned_after_their_retention(db, make_account, dispatcher):
+    account = make_account()
+    endpoint, _ = add_endpoint(db, account.id, "http://127.0.0.1:9/x", types=["agent.updated"])
+    record(db, account.id, n=3)
+    keeper = dispatcher(dataclasses.replace(FAST, keep_finished_for=dt.timedelta(days=30)))
+    keeper.prepare(0)  # fan-out only
+    old = utcnow() - dt.timedelta(days=31)
+    rows = deliveries(db, endpoint.id)
+    states = {rows[0].id: "succeeded", rows[1].id: "failed", rows[2].id: "pending"}
+    for delivery_id, state in states.items():
+        db.execute(
+            update(webhook_store.DELIVERIES)
+            .where(webhook_store.DELIVERIES.c.id == delivery_id)
+            .values(state=state, updated_at=old, next_attempt_at=utcnow() + dt.timedelta(hours=1))
+        )
+    db.commit()
+    assert keeper.prune(utcnow()) == 2
+    assert [d.state for d in deliveries(db, endpoint.id)] == ["pending"]  # still to send

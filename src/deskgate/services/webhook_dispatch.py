@@ -46,6 +46,8 @@ MAX_IN_FLIGHT = 16
 """Deliveries one worker sends at once."""
 MAX_ERROR_BACKOFF = 30.0
 """Seconds between passes at most while the database keeps failing."""
+PRUNE_EVERY = dt.timedelta(minutes=15)
+PRUNE_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class DispatchPolicy:
     retry_delays: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800)
     retry_for: dt.timedelta = dt.timedelta(days=3)
     allow_private: bool = False
+    keep_finished_for: dt.timedelta = dt.timedelta(days=30)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DispatchPolicy:
@@ -64,6 +67,7 @@ class DispatchPolicy:
             retry_delays=settings.webhook_retry_delays,
             retry_for=dt.timedelta(hours=settings.webhook_retry_for_hours),
             allow_private=settings.allow_private_webhook_urls,
+            keep_finished_for=dt.timedelta(days=settings.webhook_deliveries_retention_days),
         )
 
     @property
@@ -108,12 +112,29 @@ class Dispatcher:
         self.policy = policy
         self.resolve = resolve
         self.tls = verify if verify is not None else httpx.create_ssl_context(trust_env=True)
+        self.pruned_at: dt.datetime | None = None
 
     # --- database (blocking: run in a thread) ---
+
+    def prune(self, now: dt.datetime) -> int:
+        """Delete finished deliveries past their retention, in short batches (every node does
+        this every 15 minutes; it is idempotent)."""
+        self.pruned_at = now
+        before = now - self.policy.keep_finished_for
+        deleted = 0
+        while True:
+            with self.sessions() as db:
+                batch = webhook_store.prune_finished(db, before, PRUNE_BATCH)
+                db.commit()
+            deleted += batch
+            if batch < PRUNE_BATCH:
+                return deleted
 
     def prepare(self, room: int) -> list[Claimed]:
         """Fan out what is new and claim up to `room` due deliveries."""
         now = utcnow()
+        if self.pruned_at is None or now - self.pruned_at >= PRUNE_EVERY:
+            self.prune(now)
         with self.sessions(write=False) as db:
             behind, due = webhook_store.work_waiting(db, now)
         if behind:
