@@ -33,6 +33,11 @@ class Received:
     at: float = field(default_factory=time.monotonic)
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128  # many senders connect at once
+    daemon_threads = True
+
+
 class WebhookReceiver:
     def __init__(
         self,
@@ -49,7 +54,7 @@ class WebhookReceiver:
         self._release = threading.Event()
         self._lock = threading.Lock()
         self._tries: dict[str, int] = {}
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hooks"

@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 import ssl
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,6 +47,10 @@ MAX_IN_FLIGHT = 16
 """Deliveries one worker sends at once."""
 MAX_ERROR_BACKOFF = 30.0
 """Seconds between passes at most while the database keeps failing."""
+MAX_ANSWER_READ = 64 * 1024
+"""Bytes of an answer read to keep its connection; past this the connection is closed."""
+MAX_CLIENTS = 64
+"""HTTP clients (each with its kept-alive connections) kept per worker, the least recent closed."""
 PRUNE_EVERY = dt.timedelta(minutes=15)
 PRUNE_BATCH = 1000
 
@@ -113,6 +118,8 @@ class Dispatcher:
         self.resolve = resolve
         self.tls = verify if verify is not None else httpx.create_ssl_context(trust_env=True)
         self.pruned_at: dt.datetime | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self._clients: OrderedDict[tuple[str, str, str | None], httpx.AsyncClient] = OrderedDict()
 
     # --- database (blocking: run in a thread) ---
 
@@ -188,15 +195,16 @@ class Dispatcher:
             async with asyncio.timeout(timeout):
                 hop = await asyncio.to_thread(self._pin, claimed.url)
                 headers = {**signed_headers(claimed, body, utcnow()), "host": hop.host_header}
-                async with (
-                    httpx.AsyncClient(
-                        verify=self.tls, trust_env=False, follow_redirects=False, timeout=timeout
-                    ) as client,
-                    client.stream(
-                        "POST", hop.url, content=body, headers=headers, extensions=hop.extensions
-                    ) as response,
-                ):
+                async with self._client(hop).stream(
+                    "POST", hop.url, content=body, headers=headers, extensions=hop.extensions
+                ) as response:
                     status = response.status_code
+                    # Read (and drop) a short answer so the connection can be kept alive.
+                    kept = 0
+                    async for chunk in response.aiter_raw():
+                        kept += len(chunk)
+                        if kept > MAX_ANSWER_READ:
+                            break
         except InvalidInput as refused:
             return None, refused.message
         except TimeoutError:
@@ -214,6 +222,28 @@ class Dispatcher:
         if 300 <= status < 400:
             return status, f"HTTP {status}: redirects are not followed; give the final URL."
         return status, f"HTTP {status} (expected 2xx)."
+
+    def _client(self, hop: url_guard.Hop) -> httpx.AsyncClient:
+        """A client per (checked address and port, Host, TLS name): its kept-alive connections
+        are only ever reused for that same host name at that same address, never for another
+        name (whose certificate was not checked on them) nor after the name moves."""
+        key = (str(hop.url.copy_with(path="/", query=None)), hop.host_header, hop.server_name)
+        client = self._clients.pop(key, None)
+        if client is None:
+            client = httpx.AsyncClient(
+                verify=self.tls,
+                trust_env=False,  # a proxy would resolve the name itself, defeating the pinning
+                follow_redirects=False,
+                timeout=self.policy.timeout,
+                limits=httpx.Limits(max_connections=MAX_IN_FLIGHT, keepalive_expiry=30),
+            )
+        self._clients[key] = client  # the most recently used last
+        while len(self._clients) > MAX_CLIENTS:
+            _, oldest = self._clients.popitem(last=False)
+            task = asyncio.create_task(oldest.aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        return client
 
     def _pin(self, url: str) -> url_guard.Hop:
         parsed = url_guard.parse(url, SUBJECT)
@@ -271,3 +301,5 @@ class Dispatcher:
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
+            clients, self._clients = list(self._clients.values()), OrderedDict()
+            await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
