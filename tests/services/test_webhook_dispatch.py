@@ -358,3 +358,16 @@ def test_finished_deliveries_are_pruned_after_their_retention(db, make_account, 
     db.commit()
     assert keeper.prune(utcnow()) == 2
     assert [d.state for d in deliveries(db, endpoint.id)] == ["pending"]  # still to send
+
+
+def test_an_endpoint_deleted_mid_send_is_no_error(db, make_account, dispatcher):
+    account = make_account()
+    endpoint, _ = add_endpoint(db, account.id, "http://127.0.0.1:9/x", types=["agent.updated"])
+    record(db, account.id)
+    sender = dispatcher()
+    [claimed] = sender.prepare(10)
+    webhooks.delete_endpoint(db, account.id, endpoint.id, actors.operator())
+    db.commit()
+    outcome = webhook_store.Outcome(utcnow(), 200, 1.0, None, "succeeded", utcnow())
+    sender.record(claimed, outcome)  # nothing to record it on, and no error
+    assert deliveries(db, endpoint.id) == []

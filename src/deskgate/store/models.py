@@ -473,6 +473,7 @@ class WebhookDelivery(Base):
             "event_seq",
         ),
         Index("ix_webhook_deliveries_event_id", "event_id"),
+        Index("ix_webhook_deliveries_endpoint_id_created_at", "endpoint_id", "created_at"),
         Index("ix_webhook_deliveries_updated_at", "updated_at"),  # retention
     )
 

@@ -302,20 +302,8 @@ class Outcome:
 
 
 def finish(db: Session, claimed: Claimed, outcome: Outcome) -> bool:
-    """Record an attempt; False if the lease was lost (another node took the delivery over)."""
-    db.execute(
-        insert(ATTEMPTS),
-        [
-            {
-                "id": ids.new_id(ids.WEBHOOK_ATTEMPT),
-                "delivery_id": claimed.delivery_id,
-                "at": outcome.at,
-                "status_code": outcome.status_code,
-                "latency_ms": outcome.latency_ms,
-                "error": outcome.error,
-            }
-        ],
-    )
+    """Record an attempt; False if the lease was lost (another node took the delivery over, or
+    the endpoint was deleted meanwhile: then there is nothing left to record it on)."""
     done = db.connection().execute(
         update(DELIVERIES)
         .where(
@@ -334,7 +322,25 @@ def finish(db: Session, claimed: Claimed, outcome: Outcome) -> bool:
             updated_at=outcome.at,
         )
     )
-    return bool(cast(CursorResult[Any], done).rowcount)
+    kept = bool(cast(CursorResult[Any], done).rowcount)
+    still_there = kept or db.scalar(
+        select(DELIVERIES.c.id).where(DELIVERIES.c.id == claimed.delivery_id)
+    )
+    if still_there:
+        db.execute(
+            insert(ATTEMPTS),
+            [
+                {
+                    "id": ids.new_id(ids.WEBHOOK_ATTEMPT),
+                    "delivery_id": claimed.delivery_id,
+                    "at": outcome.at,
+                    "status_code": outcome.status_code,
+                    "latency_ms": outcome.latency_ms,
+                    "error": outcome.error,
+                }
+            ],
+        )
+    return kept
 
 
 def prune_finished(db: Session, before: dt.datetime, limit: int) -> int:

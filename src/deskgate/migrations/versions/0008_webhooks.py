@@ -98,6 +98,11 @@ def upgrade() -> None:
         ["endpoint_id", "agent_id", "event_seq"],
     )
     op.create_index("ix_webhook_deliveries_event_id", "webhook_deliveries", ["event_id"])
+    op.create_index(
+        "ix_webhook_deliveries_endpoint_id_created_at",
+        "webhook_deliveries",
+        ["endpoint_id", "created_at"],
+    )
     op.create_index("ix_webhook_deliveries_updated_at", "webhook_deliveries", ["updated_at"])
     op.create_table(
         "webhook_attempts",
