@@ -369,5 +369,5 @@ def test_an_endpoint_deleted_mid_send_is_no_error(db, make_account, dispatcher):
     webhooks.delete_endpoint(db, account.id, endpoint.id, actors.operator())
     db.commit()
     outcome = webhook_store.Outcome(utcnow(), 200, 1.0, None, "succeeded", utcnow())
-    sender.record(claimed, outcome)  # nothing to record it on, and no error
+    sender.record([(claimed, outcome)])  # nothing to record it on, and no error
     assert deliveries(db, endpoint.id) == []

@@ -22,8 +22,9 @@ import logging
 import ssl
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 import orjson
@@ -162,15 +163,24 @@ class Dispatcher:
             db.commit()
         return claimed
 
-    def record(self, claimed: Claimed, outcome: Outcome) -> None:
+    def record(self, finished: Sequence[tuple[Claimed, Outcome]]) -> None:
+        """Record finished attempts, all in one transaction."""
+        if not finished:
+            return
         with self.sessions() as db:
-            kept = webhook_store.finish(db, claimed, outcome)
+            lost = [
+                c.delivery_id for c, outcome in finished if not webhook_store.finish(db, c, outcome)
+            ]
             db.commit()
-        if not kept:
-            log.warning(
-                "webhook delivery %s: lease lost before its attempt was recorded",
-                claimed.delivery_id,
-            )
+        if lost:
+            log.warning("webhook deliveries %s: lease lost before the attempt was recorded", lost)
+
+    def record_and_prepare(
+        self, finished: Sequence[tuple[Claimed, Outcome]], room: int
+    ) -> list[Claimed]:
+        """One pass: record what was sent, then fan out and claim (one thread hop)."""
+        self.record(finished)
+        return self.prepare(room)
 
     # --- the network ---
 
@@ -251,40 +261,39 @@ class Dispatcher:
             parsed, SUBJECT, allow_private=self.policy.allow_private, resolve=self.resolve
         )
 
-    async def deliver(self, claimed: Claimed) -> None:
-        outcome = await self.send(claimed)
-        await asyncio.to_thread(self.record, claimed, outcome)
-
     # --- the loop ---
 
     async def run_forever(self) -> None:
-        """Pass after pass: at once while there is work, every `poll` seconds when idle (and
-        after a finished send, which may let the next event of its agent go)."""
-        in_flight: set[asyncio.Task[None]] = set()
+        """Pass after pass: at once while there is work, every `poll` seconds when idle, and
+        when a send finishes (its outcome is recorded, which may let its agent's next go)."""
+        in_flight: set[asyncio.Task[Outcome]] = set()
+        finished: list[tuple[Claimed, Outcome]] = []
         wake = asyncio.Event()
         failures = 0
 
-        def done(task: asyncio.Task[None]) -> None:
+        def done(claimed: Claimed, task: asyncio.Task[Outcome]) -> None:
             in_flight.discard(task)
             wake.set()
-            if not task.cancelled() and task.exception() is not None:
-                log.error("webhook delivery failed to record", exc_info=task.exception())
+            if not task.cancelled():
+                finished.append((claimed, task.result()))
 
         try:
             while True:
                 wake.clear()
                 room = MAX_IN_FLIGHT - len(in_flight)
+                batch, finished[:] = finished[:], []
                 claimed: list[Claimed] = []
                 try:
-                    claimed = await asyncio.to_thread(self.prepare, room)
+                    claimed = await asyncio.to_thread(self.record_and_prepare, batch, room)
                     failures = 0
                 except Exception:  # the database is away: try again later, never in a hot loop
+                    # Unrecorded attempts keep their leases, which run out: they are sent again.
                     failures += 1
                     log.exception("webhook dispatch pass failed")
                 for item in claimed:
-                    task = asyncio.create_task(self.deliver(item))
+                    task = asyncio.create_task(self.send(item))
                     in_flight.add(task)
-                    task.add_done_callback(done)
+                    task.add_done_callback(partial(done, item))
                 if claimed and len(claimed) == room:
                     continue
                 wait = (
@@ -292,14 +301,19 @@ class Dispatcher:
                     if failures
                     else self.policy.poll
                 )
-                try:
-                    async with asyncio.timeout(wait):
-                        await wake.wait()
-                except TimeoutError:
-                    pass
+                if not finished:
+                    try:
+                        async with asyncio.timeout(wait):
+                            await wake.wait()
+                    except TimeoutError:
+                        pass
         finally:
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
+            try:  # what was sent is recorded, so it is not sent again after a restart
+                await asyncio.shield(asyncio.to_thread(self.record, finished))
+            except Exception:
+                log.exception("webhook attempts not recorded at shutdown (they will be resent)")
             clients, self._clients = list(self._clients.values()), OrderedDict()
             await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
