@@ -118,7 +118,7 @@ class Dispatcher:
         self.policy = policy
         self.resolve = resolve
         self.tls = verify if verify is not None else httpx.create_ssl_context(trust_env=True)
-        self.pruned_at: dt.datetime | None = None
+        self.pruned_at = utcnow()  # the first pass a while after start, not at every start
         self._closing: set[asyncio.Task[None]] = set()
         self._clients: OrderedDict[tuple[str, str, str | None], httpx.AsyncClient] = OrderedDict()
 
@@ -141,7 +141,7 @@ class Dispatcher:
     def prepare(self, room: int) -> list[Claimed]:
         """Fan out what is new and claim up to `room` due deliveries."""
         now = utcnow()
-        if self.pruned_at is None or now - self.pruned_at >= PRUNE_EVERY:
+        if now - self.pruned_at >= PRUNE_EVERY:
             self.prune(now)
         with self.sessions(write=False) as db:
             behind, due = webhook_store.work_waiting(db, now)
