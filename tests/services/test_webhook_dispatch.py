@@ -371,3 +371,28 @@ def test_an_endpoint_deleted_mid_send_is_no_error(db, make_account, dispatcher):
     outcome = webhook_store.Outcome(utcnow(), 200, 1.0, None, "succeeded", utcnow())
     sender.record([(claimed, outcome)])  # nothing to record it on, and no error
     assert deliveries(db, endpoint.id) == []
+
+
+def test_the_default_backoff_schedule_and_the_three_day_limit():
+    policy = DispatchPolicy()
+    start = utcnow()
+    now, waits = start, []
+    for attempts in range(1, 30):
+        retry_at = policy.retry_at(attempts, start, now)
+        if retry_at is None:
+            break
+        waits.append((retry_at - now).total_seconds())
+        now = retry_at
+    assert waits[:10] == [5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800]
+    assert now - start <= dt.timedelta(days=3) < now + dt.timedelta(hours=8) - start
+    assert DispatchPolicy(timeout=10).lease == dt.timedelta(seconds=15)
+
+
+def test_a_bad_retry_schedule_is_refused_at_startup():
+    from deskgate.config import load_settings
+
+    with pytest.raises(ValueError, match="DESKGATE_WEBHOOK_RETRY_SCHEDULE_SECONDS"):
+        load_settings({"DESKGATE_WEBHOOK_RETRY_SCHEDULE_SECONDS": "5,soon"})
+    assert load_settings(
+        {"DESKGATE_WEBHOOK_RETRY_SCHEDULE_SECONDS": "1,2.5"}
+    ).webhook_retry_delays == (1.0, 2.5)
