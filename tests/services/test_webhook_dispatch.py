@@ -149,12 +149,10 @@ def test_fails_three_times_then_succeeds_and_later_events_of_the_agent_wait(
     db, make_account, dispatcher
 ):
     account = make_account()
-    first: list[str] = []
+    failing: list[str] = []  # the id of agt_x's first event: refused three times
 
     def respond(webhook_id: str, nth: int) -> int:
-        if not first:
-            first.append(webhook_id)
-        return 500 if webhook_id == first[0] and nth <= 3 else 200
+        return 500 if webhook_id in failing and nth <= 3 else 200
 
     with WebhookReceiver(respond=respond) as receiver:
         endpoint, secret = add_endpoint(db, account.id, receiver.url, types=["agent.updated"])
@@ -162,6 +160,12 @@ def test_fails_three_times_then_succeeds_and_later_events_of_the_agent_wait(
         record(db, account.id, agent_id="agt_x")  # fails 3 times
         record(db, account.id, agent_id="agt_x", n=2)  # must wait for it
         record(db, account.id, agent_id="agt_y")  # another agent: not held up
+        failing.append(
+            db.scalars(
+                select(Event.id).where(Event.agent_id == "agt_x").order_by(Event.seq)
+            ).first()
+        )
+        db.rollback()  # hold no read transaction open while the dispatcher writes
         policy = DispatchPolicy(timeout=2.0, poll=0.05, retry_delays=(0.3,), allow_private=True)
         run_until(dispatcher(policy), lambda: len(receiver.succeeded()) == 4)
     got = [(r.body["agent_id"], r.body["data"]["n"], r.status) for r in receiver.received]
