@@ -97,6 +97,9 @@ def test_edit_disable_rotate_and_delete(admin_client, db):
     add(admin_client)
     [endpoint] = endpoints(db)
     path = f"/manage/webhooks/{endpoint.id}"
+    page = admin_client.get(path).text
+    assert f'name="url" value="{URL}"' in page  # the form starts from the stored values
+    assert 'name="enabled" value="on" checked' in page
     response = post_form(
         admin_client,
         path,
