@@ -17,6 +17,7 @@ from deskgate.cli_certificates import certificates as certificates_group
 from deskgate.cli_domains import domains
 from deskgate.cli_support import fail, print_json, transaction
 from deskgate.cli_support import load as cli_settings
+from deskgate.cli_webhooks import webhooks_group
 from deskgate.errors import DeskgateError
 from deskgate.services import accounts as account_service
 from deskgate.services import demo as demo_service
@@ -263,3 +264,4 @@ def sso_configure(
 main.add_command(certificates_group)
 main.add_command(apikeys)
 main.add_command(domains)
+main.add_command(webhooks_group)

@@ -73,6 +73,39 @@ class Settings(BaseSettings):
     """How long an IdP certificate the metadata dropped, or the SP key a rollover retired, is
     still accepted (certificate lifecycle)."""
 
+    # Webhooks (services/webhook_dispatch.py), sent by every `deskgate serve` worker.
+    allow_private_webhook_urls: bool = False
+    """Lets a webhook URL point at loopback or private addresses and use plain http (tests, an
+    intranet receiver). Separate from metadata URLs: a webhook POSTs to wherever an admin says."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    """A delivery that has no answer within this (in all) failed."""
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How often an idle dispatcher looks for new events and due retries."""
+    webhook_retry_schedule_seconds: str = "5,30,120,600,1800,3600,7200,14400,28800"
+    """Waits after the 1st, 2nd, … failed attempt; the last one repeats."""
+    webhook_retry_for_hours: float = Field(default=72.0, gt=0)
+    """A delivery still failing this long after its first attempt is given up (failed)."""
+    webhook_deliveries_retention_days: int = Field(default=30, ge=1)
+    """Delivered and failed deliveries (and their attempts) are kept this long (delivery log)."""
+
+    @field_validator("webhook_retry_schedule_seconds")
+    @classmethod
+    def _delays(cls, value: str) -> str:
+        try:
+            delays = [float(part) for part in value.split(",")]
+        except ValueError:
+            delays = []
+        if not delays or any(not 0 < delay <= 86_400 for delay in delays):
+            raise ValueError(
+                "DESKGATE_WEBHOOK_RETRY_SCHEDULE_SECONDS must be comma-separated seconds "
+                f"(each above 0, at most 86400), not {value!r}"
+            )
+        return value
+
+    @property
+    def webhook_retry_delays(self) -> tuple[float, ...]:
+        return tuple(float(part) for part in self.webhook_retry_schedule_seconds.split(","))
+
     @field_validator("metrics_bind")
     @classmethod
     def _host_and_port(cls, value: str | None) -> str | None:

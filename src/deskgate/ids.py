@@ -21,6 +21,9 @@ SCIM_REQUEST = "scimreq"
 EVENT = "evt"
 IDP_CERTIFICATE = "idpcert"
 API_KEY = "apikey"
+WEBHOOK_ENDPOINT = "whep"
+WEBHOOK_DELIVERY = "whdel"
+WEBHOOK_ATTEMPT = "whatt"
 
 
 def _encode(value: int, length: int) -> str:

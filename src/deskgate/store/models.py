@@ -545,3 +545,87 @@ class DomainClaim(Base):
     """When the TXT record was last looked up."""
     check_error: Mapped[str | None] = mapped_column(Text)
     """Why that lookup did not verify the domain (None once verified)."""
+
+
+class WebhookEndpoint(Base):
+    """Where an account's events are POSTed (services/webhooks.py, services/webhook_dispatch.py).
+
+    The signing secrets are stored as they are (they must be usable to sign): whoever reads this
+    table can forge deliveries to the account's receivers, as with any HMAC scheme."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_account_id", "account_id"),)
+
+    id: Mapped[str_id]
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """The event types delivered; empty: every type."""
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str] = mapped_column(String(400), default="")
+    secret: Mapped[str] = mapped_column(String(100))
+    """`whsec_` + base64 of 32 random bytes (Standard Webhooks)."""
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[dt.datetime | None]
+    """Until then deliveries carry a signature by the previous secret too (rotation overlap)."""
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    """The fan-out cursor: the account's events up to this number have their deliveries."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event to send to one endpoint (a resend adds another row for the same event)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'delivering', 'succeeded', 'failed')", name="state"),
+        Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+        Index(
+            "ix_webhook_deliveries_endpoint_id_agent_id_event_seq",
+            "endpoint_id",
+            "agent_id",
+            "event_seq",
+        ),
+        Index("ix_webhook_deliveries_event_id", "event_id"),
+        Index("ix_webhook_deliveries_endpoint_id_created_at", "endpoint_id", "created_at"),
+        Index("ix_webhook_deliveries_updated_at", "updated_at"),  # retention
+    )
+
+    id: Mapped[str_id]
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    event_seq: Mapped[int] = mapped_column(BigInteger)
+    event_type: Mapped[str] = mapped_column(String(64))
+    agent_id: Mapped[str | None] = mapped_column(String(40))
+    """Deliveries about one agent go out one at a time, in event order."""
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime]
+    """Pending: when it is due. Delivering: when the lease runs out and another node may retry."""
+    locked_until: Mapped[dt.datetime | None]
+    """The lease of the node sending it (state delivering)."""
+    first_attempt_at: Mapped[dt.datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_latency_ms: Mapped[float | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class WebhookAttempt(Base):
+    """One try of a delivery (the delivery log page)."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_delivery_id", "delivery_id"),)
+
+    id: Mapped[str_id]
+    delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float]
+    error: Mapped[str | None] = mapped_column(String(500))

@@ -20,7 +20,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from deskgate import __version__, metrics
 from deskgate.config import Settings
-from deskgate.services import certificate_watch, metadata_fetch, retention, sso_refresh
+from deskgate.services import (
+    certificate_watch,
+    metadata_fetch,
+    retention,
+    sso_refresh,
+    webhook_dispatch,
+)
 from deskgate.services.auth import SessionPolicy, ThrottlePolicy
 from deskgate.store import secrets as secret_store
 from deskgate.store.base import make_engine, make_sessionmaker, utcnow
@@ -35,6 +41,7 @@ from deskgate.web import (
     manage_domains,
     manage_scim_groups,
     manage_security,
+    manage_webhooks,
     saml,
     sign_in,
 )
@@ -146,12 +153,20 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         refresher = asyncio.create_task(_refresh_metadata_forever(state))
         retainer = asyncio.create_task(_retain_forever(state))
+        # Cancelled sends leave their leases, which run out: another node (or the next start)
+        # sends them again.
+        dispatcher = asyncio.create_task(
+            webhook_dispatch.Dispatcher(
+                sessions, webhook_dispatch.DispatchPolicy.from_settings(settings)
+            ).run_forever()
+        )
         try:
             yield
         finally:  # a pass under way finishes its thread first: no transaction is cut short
             refresher.cancel()
             retainer.cancel()
-            await asyncio.gather(refresher, retainer, return_exceptions=True)
+            dispatcher.cancel()
+            await asyncio.gather(refresher, retainer, dispatcher, return_exceptions=True)
 
     app = DeskgateApp(
         title="deskgate",
@@ -171,6 +186,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         manage_certificates,
         manage_api,
         manage_domains,
+        manage_webhooks,
     ):
         app.include_router(module.router)
     console.install(app)
