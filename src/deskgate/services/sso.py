@@ -17,7 +17,9 @@ from deskgate.errors import Conflict, Forbidden, InvalidInput, NotFound
 from deskgate.saml.errors import SAMLError
 from deskgate.saml.keys import generate_sp_keypair
 from deskgate.saml.metadata import ParsedMetadata, parse_idp_metadata
-from deskgate.services import scim_credentials
+from deskgate.services import events, scim_credentials
+from deskgate.services.event_snapshots import OPERATOR, record_sso_change, sso_snapshot
+from deskgate.services.events import Actor
 from deskgate.services.sso_config import SSOUrls, idp_config, sp_config, urls_for
 from deskgate.store import accounts as account_store
 from deskgate.store import sso as sso_store
@@ -121,10 +123,13 @@ def save_settings(
     base_url: str,
     fetched_metadata: bytes | None = None,
     allow_private_urls: bool = False,
+    actor: Actor = OPERATOR,
 ) -> SavedSSO:
     """Check and store the SSO settings. The caller wraps this in a savepoint: on any error
     nothing it wrote stays. `fetched_metadata` is what `form.metadata_url` returned;
-    `allow_private_urls` is the `allow_private_metadata_urls` setting."""
+    `allow_private_urls` is the `allow_private_metadata_urls` setting. Records sso.enabled,
+    sso.disabled or sso.updated by `actor` when a setting changed (after the last check that
+    can refuse)."""
     _require_scale_plus(account)
     try:
         idp_kind = IdPKind(form.idp_kind)
@@ -144,6 +149,7 @@ def save_settings(
             f"Unknown sign-in matching '{form.sign_in_match}'.", field="sign_in_match"
         ) from None
     connection = ensure_connection(db, account, now)
+    before = sso_snapshot(connection)
 
     parsed: ParsedMetadata | None = None
     metadata_url = (form.metadata_url or "").strip() or None
@@ -184,7 +190,8 @@ def save_settings(
     scim = None
     if parsed is not None and not scim_credentials.has_live_token(db, account, now):
         # Saving working IdP metadata is when the admin wants provisioning credentials too.
-        scim = scim_credentials.issue(db, account, base_url=base_url, now=now)
+        scim = scim_credentials.issue(db, account, base_url=base_url, now=now, actor=actor)
+    record_sso_change(db, account.id, actor, before, sso_snapshot(connection))
     return SavedSSO(
         metadata=parsed, scim=scim, urls=urls_for(base_url, account.sso_token, idp_kind.value)
     )
@@ -203,11 +210,22 @@ def apply_metadata(connection: SSOConnection, parsed: ParsedMetadata, now: dt.da
     connection.metadata_refresh_failed_at = None
 
 
-def rotate_sso_token(db: Session, account: Account) -> None:
+def rotate_sso_token(db: Session, account: Account, *, actor: Actor = OPERATOR) -> None:
+    """A new SSO token (the old ACS and sign-in URLs stop at once); sso.updated names the
+    tokens by their last four characters only."""
     from deskgate.services.accounts import rotate_sso_token as rotate
 
     _require_scale_plus(account)
+    old = account.sso_token
     rotate(db, account)
+    events.record_change(
+        db,
+        account.id,
+        "sso.updated",
+        actor,
+        {"sso_token": f"…{old[-4:]}"},
+        {"sso_token": f"…{account.sso_token[-4:]}"},
+    )
 
 
 def sp_metadata_for(

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from deskgate.errors import DeskgateError
 from deskgate.saml.metadata import ParsedMetadata
+from deskgate.services import events
+from deskgate.services.event_snapshots import sso_snapshot
 from deskgate.services.sso import apply_metadata, parse_metadata_or_explain
 from deskgate.store import sso as sso_store
 
@@ -19,6 +21,7 @@ METADATA_RETRY_AFTER = dt.timedelta(hours=6)
 """After a failed refresh, the connection waits this long before the next try."""
 _MAX_ERROR_CHARS = 1000
 log = logging.getLogger("deskgate.sso")
+REFRESH = events.actors.system("metadata refresh")
 
 
 def refresh_stale_metadata(
@@ -93,7 +96,13 @@ def _record_refresh(
         if connection is None or connection.metadata_url != url:
             return 0  # changed meanwhile by an admin
         if parsed is not None:
+            before = sso_snapshot(connection)
             apply_metadata(connection, parsed, now)
+            after = sso_snapshot(connection)
+            if after != before:  # a daily re-read of the same metadata is no event
+                events.record_change(
+                    db, account_id, "sso.metadata_refreshed", REFRESH, before, after
+                )
         else:
             connection.metadata_error = error
             connection.metadata_refresh_failed_at = now

@@ -20,6 +20,7 @@ from deskgate.store.base import utcnow
 from deskgate.store.models import IdPKind, Plan, Role, SignInMatch
 from deskgate.web.deps import Admin, CsrfChecked, Db, State
 from deskgate.web.idp_guides import GUIDES
+from deskgate.web.manage_agents import admin_actor
 from deskgate.web.rendering import redirect_with_notice, render
 
 router = APIRouter(prefix="/manage")
@@ -149,6 +150,7 @@ def save_sso(
                 base_url=state.settings.base_url,
                 fetched_metadata=fetched,
                 allow_private_urls=state.settings.allow_private_metadata_urls,
+                actor=admin_actor(admin),
             )
     except (InvalidInput, Conflict, Forbidden) as problem:
         return _page(
@@ -166,7 +168,7 @@ def save_sso(
 
 @router.post("/security/sso-token", dependencies=[CsrfChecked])
 def rotate_sso_token(db: Db, admin: Admin) -> Response:
-    sso.rotate_sso_token(db, admin.account)
+    sso.rotate_sso_token(db, admin.account, actor=admin_actor(admin))
     return redirect_with_notice(
         "/manage/security",
         "New SSO token issued. Update the ACS URL (or the token) in your identity provider now: "
@@ -197,5 +199,6 @@ def issue_scim_token(
         base_url=state.settings.base_url,
         now=utcnow(),
         grace=dt.timedelta(hours=int(grace_hours)),
+        actor=admin_actor(admin),
     )
     return _page(request, db, admin, state, new_scim=credentials)
