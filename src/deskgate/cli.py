@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from deskgate import logs
+from deskgate.cli_events import events_group
 from deskgate.cli_support import fail, print_json, transaction
 from deskgate.cli_support import load as cli_settings
 from deskgate.errors import DeskgateError
@@ -80,6 +81,9 @@ def serve(host: str, port: int, workers: int | None, demo: bool) -> None:
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         metrics_bind=settings.metrics_address,
     )
+
+
+main.add_command(events_group)
 
 
 @main.group()

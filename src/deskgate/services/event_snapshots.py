@@ -25,6 +25,8 @@ from deskgate.scim.records import AgentRecord
 from deskgate.services import events
 from deskgate.services.events import Actor, actors, agent_snapshot
 
+ACTOR_TYPES = ("admin", "scim_token", "idp", "agent", "api_key", "operator", "system")
+"""Every kind of actor `services.events.actors` makes."""
 OPERATOR = actors.operator()
 """Who makes a change when the caller names no one: the operator (the CLI, scripts)."""
 

@@ -29,6 +29,7 @@ from deskgate.web import (
     errors,
     health,
     manage_agents,
+    manage_audit,
     manage_scim_groups,
     manage_security,
     saml,
@@ -150,7 +151,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     )
     app.state.deskgate = state
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (sign_in, manage_agents, manage_security, manage_scim_groups):
+    for module in (sign_in, manage_agents, manage_security, manage_scim_groups, manage_audit):
         app.include_router(module.router)
     console.install(app)
     saml.install(app)
