@@ -15,6 +15,7 @@ from deskgate import logs
 from deskgate.cli_apikeys import apikeys
 from deskgate.cli_certificates import certificates as certificates_group
 from deskgate.cli_domains import domains
+from deskgate.cli_events import events_group
 from deskgate.cli_support import fail, print_json, transaction
 from deskgate.cli_support import load as cli_settings
 from deskgate.cli_webhooks import webhooks_group
@@ -84,6 +85,9 @@ def serve(host: str, port: int, workers: int | None, demo: bool) -> None:
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         metrics_bind=settings.metrics_address,
     )
+
+
+main.add_command(events_group)
 
 
 @main.group()

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     retention_scim_request_log_per_account: int = Field(default=10_000, ge=100)
     retention_interval_seconds: int = Field(default=900, ge=1)
     retention_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    retention_events_days: int = Field(default=400, ge=1)
+    """Events (audit log, GET /api/v1/events, webhooks) older than this are deleted."""
     """Rows deleted per transaction: SQLite's write lock is never held long."""
 
     # What one source IP may make the server write, per account, without signing in.

@@ -20,6 +20,7 @@ from deskgate.services import retention
 from deskgate.store.base import make_sessionmaker
 from deskgate.store.models import (
     AgentSession,
+    Event,
     FailedSignIn,
     LoginAttempt,
     SAMLRequest,
@@ -44,6 +45,7 @@ TABLES = {
     "failed_sign_ins": FailedSignIn,
     "login_attempts": LoginAttempt,
     "scim_request_log": ScimRequestLog,
+    "events": Event,
 }
 _serial = iter(range(1_000_000))
 
@@ -108,6 +110,19 @@ def _log(account, at):
     )
 
 
+def _event(account, at):
+    return Event(
+        id=ids.new_id(ids.EVENT),
+        account_id=account.id,
+        seq=1_000 + next(_serial),  # numbers of their own: the account's counter is not used
+        type="sso.updated",
+        at=at,
+        actor_type="system",
+        actor_label="test",
+        data={"before": None, "after": None},
+    )
+
+
 def _one_of_each(account, *, live: bool, margin: dt.timedelta = dt.timedelta(seconds=1)):
     """One row of every kind, `margin` inside or past what retention keeps."""
     second = margin
@@ -119,6 +134,7 @@ def _one_of_each(account, *, live: bool, margin: dt.timedelta = dt.timedelta(sec
         _failure(NOW - POLICY.throttle_window + sign * second),
         _attempt(account, NOW - POLICY.login_attempts_for + sign * second),
         _log(account, NOW - POLICY.scim_request_log_for + sign * second),
+        _event(account, NOW - POLICY.events_for + sign * second),
     ]
 
 

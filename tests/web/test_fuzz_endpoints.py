@@ -30,8 +30,10 @@ FUZZ = settings(
 )
 IDP_ENTITY = "https://idp.example.test/metadata"
 PAGE = ("text/html", "application/json")
-THROTTLE = ("failed_sign_ins",)
-ATTEMPTS = ("login_attempts", "seen_assertions")
+EVENTS = ("events", "event_counters")
+"""A refused sign-in is recorded as a sign_in.failed event, under the same caps as its row."""
+THROTTLE = ("failed_sign_ins", *EVENTS)
+ATTEMPTS = ("login_attempts", "seen_assertions", *EVENTS)
 """What a refused ACS POST may write: the attempt, for the admin; and a verified assertion's ID,
 spent even when the sign-in is then refused (so it cannot be replayed once the cause is gone)."""
 

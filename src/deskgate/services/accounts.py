@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session
 
 from deskgate.services import agents as agent_service
 from deskgate.services import validation
+from deskgate.services.event_snapshots import OPERATOR
+from deskgate.services.events import Actor
 from deskgate.services.passwords import generate_password
 from deskgate.services.tokens import new_token
 from deskgate.store import accounts as account_store
@@ -36,9 +38,11 @@ def create_account(
     admin_first_name: str,
     admin_last_name: str,
     admin_password: str | None = None,
+    actor: Actor = OPERATOR,
 ) -> NewAccount:
     """The account and its first admin, whose first and last name are required: SCIM clients
-    (Okta's SPEC test) read the first listed user's name parts."""
+    (Okta's SPEC test) read the first listed user's name parts. The admin's agent.created names
+    `actor` (the operator for the CLI, the system for the demo)."""
     name = validation.name(name, field="account_name", required=True)
     admin_first_name = validation.name(admin_first_name, field="admin_first_name", required=True)
     admin_last_name = validation.name(admin_last_name, field="admin_last_name", required=True)
@@ -56,6 +60,7 @@ def create_account(
         role=Role.ADMIN.value,
         password=admin_password,
         source=AgentSource.PASSWORD,
+        actor=actor,
     )
     return NewAccount(account=account, admin=admin, generated_password=generated)
 

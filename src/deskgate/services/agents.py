@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from deskgate import ids
 from deskgate.errors import Conflict, InvalidInput, NotFound
 from deskgate.services import validation
+from deskgate.services.event_snapshots import OPERATOR, record_agent_change
+from deskgate.services.events import Actor, agent_snapshot
 from deskgate.services.passwords import hash_password
 from deskgate.store import agents as agent_store
 from deskgate.store import sessions as session_store
@@ -35,10 +37,11 @@ def add_agent(
     password: str | None = None,
     source: AgentSource = AgentSource.PASSWORD,
     user_name: str | None = None,
+    actor: Actor = OPERATOR,
 ) -> Agent:
     """An agent made by deskgate (the admin, the Agents page, a JIT sign-in). Its userName is
     its email unless given (a JIT sign-in matched on NameID keeps the NameID); its one email is
-    the primary work email."""
+    the primary work email. Records agent.created by `actor`."""
     email = validation.email(email)
     user_name = (user_name or "").strip() or email
     if agent_store.by_user_name(db, account_id, user_name) is not None:
@@ -73,8 +76,10 @@ def add_agent(
         role=checked_role.value,
         active=True,
         source=source.value,
+        external_id=None,
         password_hash=hash_password(password) if password is not None else None,
         enterprise={},
+        version=1,
         created_at=now,
         updated_at=now,
     )
@@ -87,6 +92,7 @@ def add_agent(
             f"An agent with the userName {user_name} already exists in this account.",
             attribute="email",
         ) from None
+    record_agent_change(db, account_id, actor, None, agent_snapshot(agent))
     return agent
 
 
@@ -114,20 +120,26 @@ def _ensure_not_last_admin(db: Session, agent: Agent, action: str) -> None:
         )
 
 
-def change_role(db: Session, account_id: str, agent_id: str, role: str) -> Agent:
+def change_role(
+    db: Session, account_id: str, agent_id: str, role: str, *, actor: Actor = OPERATOR
+) -> Agent:
     agent = get_agent(db, account_id, agent_id)
     new_role = validation.role(role)
     if agent.role == new_role:
         return agent
     if new_role != Role.ADMIN:
         _ensure_not_last_admin(db, agent, "demoted")
+    before = agent_snapshot(agent)
     agent.role = new_role.value
     agent.version += 1
     agent.updated_at = utcnow()
+    record_agent_change(db, account_id, actor, before, agent_snapshot(agent))
     return agent
 
 
-def set_active(db: Session, account_id: str, agent_id: str, active: bool) -> Agent:
+def set_active(
+    db: Session, account_id: str, agent_id: str, active: bool, *, actor: Actor = OPERATOR
+) -> Agent:
     """Deactivation takes effect at once: every session of the agent is revoked. Reactivating
     an agent the IdP deleted over SCIM makes it visible to SCIM again (same id), unless its
     userName now belongs to another agent (see `scim_hidden_reason`)."""
@@ -137,6 +149,7 @@ def set_active(db: Session, account_id: str, agent_id: str, active: bool) -> Age
     if not active:
         _ensure_not_last_admin(db, agent, "deactivated")
         session_store.delete_for_agent(db, account_id, agent.id)
+    before = agent_snapshot(agent)
     agent.active = active
     agent.version += 1
     agent.updated_at = utcnow()
@@ -148,6 +161,7 @@ def set_active(db: Session, account_id: str, agent_id: str, active: bool) -> Age
         except IntegrityError:  # the IdP re-created the userName a moment ago
             db.refresh(agent)
             agent.active = True
+    record_agent_change(db, account_id, actor, before, agent_snapshot(agent))
     return agent
 
 

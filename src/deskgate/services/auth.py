@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from deskgate import metrics
+from deskgate.display_text import for_display
 from deskgate.errors import SignInRefused, TooManyAttempts
+from deskgate.services import events
 from deskgate.services.passwords import verify_password
 from deskgate.services.tokens import hash_token, new_token
 from deskgate.store import accounts as account_store
@@ -174,9 +176,22 @@ def password_sign_in(
             verify_password(None, password)  # same cost as a wrong password: no email probing
         throttle.record_failure(db, email_normalized=email_normalized, ip=ip, now=now)
         metrics.count_sign_in("password", succeeded=False, reason="wrong_credentials")
+        # Each account with an agent of this email sees the failure. Bounded like the failure
+        # rows: once the email or the IP is throttled, attempts are refused unrecorded.
+        for candidate in candidates:
+            _record_refusal(
+                db,
+                candidate,
+                email,
+                ip,
+                "wrong_credentials",
+                "The password does not match this agent's (or the agent has none).",
+                password_matched=False,
+            )
         raise SignInRefused(WRONG_CREDENTIALS)
     if not agent.active:
         metrics.count_sign_in("password", succeeded=False, reason="agent_deactivated")
+        _record_refusal(db, agent, email, ip, "agent_deactivated", f"{agent.email} is deactivated.")
         raise SignInRefused(
             "This agent account has been deactivated. Ask your account's admin to reactivate it."
         )
@@ -190,6 +205,14 @@ def password_sign_in(
         and agent.role != Role.ADMIN
     ):
         metrics.count_sign_in("password", succeeded=False, reason="sso_required")
+        _record_refusal(
+            db,
+            agent,
+            email,
+            ip,
+            "sso_required",
+            f"{account.name} requires single sign-on; only admins may use a password.",
+        )
         raise SignInRefused(
             f"{account.name} requires single sign-on. Use “Login with SSO” instead of a password."
         )
@@ -206,7 +229,46 @@ def password_sign_in(
         user_agent=user_agent,
     )
     metrics.count_sign_in("password", succeeded=True)
+    events.record(
+        db,
+        agent.account_id,
+        "sign_in.succeeded",
+        events.actors.agent(agent.id, agent.email),
+        {"method": "password", "email": agent.email, "ip": ip, "idp_initiated": None},
+        agent_id=agent.id,
+    )
     return SignedIn(agent=agent, account=account, cookie_value=cookie_value)
+
+
+def _record_refusal(
+    db: Session,
+    agent: Agent,
+    email: str,
+    ip: str,
+    reason_code: str,
+    detail: str,
+    *,
+    password_matched: bool = True,
+) -> None:
+    """sign_in.failed in the agent's account. The actor is the agent when the password
+    matched, else whoever typed the email."""
+    typed = for_display(email, 320)
+    events.record(
+        db,
+        agent.account_id,
+        "sign_in.failed",
+        events.actors.agent(agent.id, agent.email)
+        if password_matched
+        else events.actors.agent(None, typed),
+        {
+            "method": "password",
+            "email": typed,
+            "ip": ip,
+            "reason_code": reason_code,
+            "detail": detail,
+        },
+        agent_id=agent.id,
+    )
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,17 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from deskgate.services import accounts as account_service
+from deskgate.services.event_snapshots import record_agent_change
+from deskgate.services.events import actors, agent_snapshot
 from deskgate.services.passwords import generate_password, hash_password
 from deskgate.store import accounts as account_store
 from deskgate.store import agents as agent_store
 from deskgate.store import secrets as secret_store
+from deskgate.store.base import utcnow
 from deskgate.store.models import Plan
 
 DEMO_ADMIN_EMAIL = "admin@demo.example"
+DEMO = actors.system("deskgate serve --demo")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ def ensure_demo_account(db: Session) -> DemoCredentials:
             admin_email=DEMO_ADMIN_EMAIL,
             admin_first_name="Dana",
             admin_last_name="Admin",
+            actor=DEMO,
         )
         secret_store.put(db, "demo_account_id", created.account.id)
         assert created.generated_password is not None
@@ -53,8 +58,14 @@ def ensure_demo_account(db: Session) -> DemoCredentials:
             last_name="Admin",
             role="admin",
             password=password,
+            actor=DEMO,
         )
     else:
         admin.password_hash = hash_password(password)
-        admin.active = True
+        if not admin.active:
+            before = agent_snapshot(admin)
+            admin.active = True
+            admin.version += 1
+            admin.updated_at = utcnow()
+            record_agent_change(db, account.id, DEMO, before, agent_snapshot(admin))
     return DemoCredentials(DEMO_ADMIN_EMAIL, password, created=False)

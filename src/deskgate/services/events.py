@@ -246,15 +246,14 @@ def record_change(
     after: Mapping[str, Any] | None,
     *,
     agent_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
-    record(
-        db,
-        account_id,
-        type,
-        actor,
-        {"before": _jsonable(before), "after": _jsonable(after)},
-        agent_id=agent_id,
-    )
+    """Record a change: `data` is {"before", "after"} (plus `extra`, e.g. a group's members
+    added and removed)."""
+    data = {"before": _jsonable(before), "after": _jsonable(after)}
+    if extra:
+        data.update(_jsonable(extra) or {})
+    record(db, account_id, type, actor, data, agent_id=agent_id)
 
 
 AGENT_FIELDS = (

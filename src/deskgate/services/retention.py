@@ -11,6 +11,7 @@ requests interleave with the pruning.
     failed_sign_ins    older than the sign-in throttle window (they no longer count)
     login_attempts     older than the period, and beyond the newest N per account
     scim_request_log   older than the period, and beyond the newest N per account
+    events             older than the period (never renumbered: a cursor past them still works)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from deskgate.config import Settings
+from deskgate.store import audit as audit_store
 from deskgate.store import scim_request_log, throttle
 from deskgate.store import sessions as session_store
 from deskgate.store import sso as sso_store
@@ -36,6 +38,7 @@ class RetentionPolicy:
     scim_request_log_per_account: int
     throttle_window: dt.timedelta
     batch_size: int = 1000
+    events_for: dt.timedelta = dt.timedelta(days=400)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetentionPolicy:
@@ -46,6 +49,7 @@ class RetentionPolicy:
             scim_request_log_per_account=settings.retention_scim_request_log_per_account,
             throttle_window=dt.timedelta(seconds=settings.login_failure_window_seconds),
             batch_size=settings.retention_batch_size,
+            events_for=dt.timedelta(days=settings.retention_events_days),
         )
 
 
@@ -73,6 +77,7 @@ def run(
     throttle_before = now - policy.throttle_window
     attempts_before = now - policy.login_attempts_for
     log_before = now - policy.scim_request_log_for
+    events_before = now - policy.events_for
     steps: dict[str, Batch] = {
         "sessions": lambda db, n: session_store.prune_expired(db, now, n),
         "saml_requests": lambda db, n: sso_store.prune_requests(db, now, n),
@@ -80,6 +85,7 @@ def run(
         "failed_sign_ins": lambda db, n: throttle.prune(db, throttle_before, n),
         "login_attempts": lambda db, n: sso_store.prune_attempts(db, attempts_before, n),
         "scim_request_log": lambda db, n: scim_request_log.prune_request_log(db, log_before, n),
+        "events": lambda db, n: audit_store.prune(db, events_before, n),
     }
     counts = {table: _drain(sessions, batch, limit) for table, batch in steps.items()}
     counts["login_attempts"] += _cap_per_account(

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from deskgate.errors import Forbidden, InvalidInput, NotFound
 from deskgate.saml.errors import SAMLError
 from deskgate.saml.metadata import ParsedMetadata, parse_idp_metadata
-from deskgate.services import certificates, scim_credentials, sp_keys
-from deskgate.services.events import Actor, actors
+from deskgate.services import certificates, events, scim_credentials, sp_keys
+from deskgate.services.event_snapshots import OPERATOR, record_sso_change, sso_snapshot
+from deskgate.services.events import Actor
 from deskgate.services.sso_config import SSOUrls, idp_config, sp_config, urls_for
 from deskgate.store import accounts as account_store
 from deskgate.store import certificates as certificate_store
@@ -101,13 +102,14 @@ def save_settings(
     base_url: str,
     fetched_metadata: bytes | None = None,
     allow_private_urls: bool = False,
-    actor: Actor | None = None,
+    actor: Actor = OPERATOR,
     certificate_overlap: dt.timedelta = certificates.DEFAULT_OVERLAP,
 ) -> SavedSSO:
     """Check and store the SSO settings. The caller wraps this in a savepoint: on any error
     nothing it wrote stays. `fetched_metadata` is what `form.metadata_url` returned;
-    `allow_private_urls` is the `allow_private_metadata_urls` setting; `actor` who saves (the
-    CLI when None); `certificate_overlap` how long certificates the metadata dropped stay."""
+    `allow_private_urls` is the `allow_private_metadata_urls` setting; `certificate_overlap`
+    how long certificates the metadata dropped stay. Records sso.enabled, sso.disabled or
+    sso.updated by `actor` when a setting changed (after the last check that can refuse)."""
     _require_scale_plus(account)
     try:
         idp_kind = IdPKind(form.idp_kind)
@@ -126,6 +128,7 @@ def save_settings(
             f"Unknown sign-in matching '{form.sign_in_match}'.", field="sign_in_match"
         ) from None
     connection = ensure_connection(db, account, now)
+    before = sso_snapshot(connection)
 
     parsed: ParsedMetadata | None = None
     metadata_url = (form.metadata_url or "").strip() or None
@@ -161,7 +164,7 @@ def save_settings(
             connection,
             parsed,
             now,
-            actor=actor or actors.operator(),
+            actor=actor,
             certificate_overlap=certificate_overlap,
         )
         connection.metadata_url = metadata_url
@@ -170,7 +173,8 @@ def save_settings(
     scim = None
     if parsed is not None and not scim_credentials.has_live_token(db, account, now):
         # Saving working IdP metadata is when the admin wants provisioning credentials too.
-        scim = scim_credentials.issue(db, account, base_url=base_url, now=now)
+        scim = scim_credentials.issue(db, account, base_url=base_url, now=now, actor=actor)
+    record_sso_change(db, account.id, actor, before, sso_snapshot(connection))
     return SavedSSO(
         metadata=parsed, scim=scim, urls=urls_for(base_url, account.sso_token, idp_kind.value)
     )
@@ -205,11 +209,22 @@ def apply_metadata(
     )
 
 
-def rotate_sso_token(db: Session, account: Account) -> None:
+def rotate_sso_token(db: Session, account: Account, *, actor: Actor = OPERATOR) -> None:
+    """A new SSO token (the old ACS and sign-in URLs stop at once); sso.updated names the
+    tokens by their last four characters only."""
     from deskgate.services.accounts import rotate_sso_token as rotate
 
     _require_scale_plus(account)
+    old = account.sso_token
     rotate(db, account)
+    events.record_change(
+        db,
+        account.id,
+        "sso.updated",
+        actor,
+        {"sso_token": f"…{old[-4:]}"},
+        {"sso_token": f"…{account.sso_token[-4:]}"},
+    )
 
 
 def sp_metadata_for(

@@ -8,7 +8,9 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from deskgate import metrics
+from deskgate.display_text import for_display
 from deskgate.saml.errors import SAMLError
+from deskgate.services import events
 from deskgate.services.sso_config import AnonymousCaps, SignInConfig, SSOFailure
 from deskgate.store import sso as sso_store
 
@@ -58,6 +60,21 @@ def refuse(
             detail=detail,
             ip=ip,
         )
+        # The event follows the row: past the per-IP cap, neither is written.
+        events.record(
+            db,
+            config.account_id,
+            "sign_in.failed",
+            events.actors.idp(config.idp.entity_id),
+            {
+                "method": "saml",
+                "email": for_display(email, sso_store.EMAIL_LIMIT),
+                "ip": ip,
+                "reason_code": code,
+                "detail": for_display(detail),
+            },
+            agent_id=agent_id,
+        )
     return SSOFailure(
         message
         or f"Sign-in through {config.label} didn't work. Your admin can see why under "
@@ -86,4 +103,17 @@ def record_success(
         agent_id=agent_id,
         detail=f"signed in via {config.label}" + (" (IdP-initiated)" if idp_initiated else ""),
         ip=ip,
+    )
+    events.record(
+        db,
+        config.account_id,
+        "sign_in.succeeded",
+        events.actors.idp(config.idp.entity_id),
+        {
+            "method": "saml",
+            "email": for_display(email, sso_store.EMAIL_LIMIT),
+            "ip": ip,
+            "idp_initiated": idp_initiated,
+        },
+        agent_id=agent_id,
     )

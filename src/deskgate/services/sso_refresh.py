@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from deskgate.errors import DeskgateError
 from deskgate.saml.metadata import ParsedMetadata
-from deskgate.services import certificates
-from deskgate.services.events import actors
+from deskgate.services import certificates, events
+from deskgate.services.event_snapshots import sso_snapshot
 from deskgate.services.sso import apply_metadata, parse_metadata_or_explain
 from deskgate.store import sso as sso_store
 
@@ -20,7 +20,7 @@ METADATA_MAX_AGE = dt.timedelta(days=1)
 METADATA_RETRY_AFTER = dt.timedelta(hours=6)
 """After a failed refresh, the connection waits this long before the next try."""
 _MAX_ERROR_CHARS = 1000
-REFRESH_ACTOR = actors.system("metadata refresh")
+REFRESH_ACTOR = events.actors.system("metadata refresh")
 log = logging.getLogger("deskgate.sso")
 
 
@@ -100,6 +100,7 @@ def _record_refresh(
         if connection is None or connection.metadata_url != url:
             return 0  # changed meanwhile by an admin
         if parsed is not None:
+            before = sso_snapshot(connection)
             apply_metadata(
                 db,
                 connection,
@@ -108,6 +109,11 @@ def _record_refresh(
                 actor=REFRESH_ACTOR,
                 certificate_overlap=certificate_overlap,
             )
+            after = sso_snapshot(connection)
+            if after != before:  # a daily re-read of the same metadata is no event
+                events.record_change(
+                    db, account_id, "sso.metadata_refreshed", REFRESH_ACTOR, before, after
+                )
         else:
             connection.metadata_error = error
             connection.metadata_refresh_failed_at = now

@@ -22,6 +22,8 @@ from deskgate.saml.errors import SAMLError
 from deskgate.saml.untrusted_threads import validation_threads
 from deskgate.services import agents as agent_service
 from deskgate.services import auth, sign_in_match, validation
+from deskgate.services.event_snapshots import changed, record_agent_change
+from deskgate.services.events import actors, agent_snapshot
 from deskgate.services.sso_attempts import detail_of, record_success, refuse
 from deskgate.services.sso_config import AnonymousCaps, SignInConfig, SSOFailure
 from deskgate.store import agents as agent_store
@@ -133,6 +135,19 @@ def finish_login(
         agent = provisioned
     else:
         renamed = _refreshed_names(agent, profile)
+        if renamed is not None:  # the assertion renamed the agent: written with the sign-in
+            before = agent_snapshot(agent)
+            after = changed(
+                before,
+                first_name=renamed.first_name,
+                last_name=renamed.last_name,
+                display_name=renamed.display_name,
+                version=agent.version + 1,
+                updated_at=now,
+            )
+            record_agent_change(
+                db, config.account_id, actors.idp(config.idp.entity_id), before, after
+            )
 
     cookie = auth.start_session(
         db,
@@ -239,6 +254,7 @@ def _provision(
             last_name=(profile.last_name or "")[:200],
             role=config.jit_role,
             source=AgentSource.JIT,
+            actor=actors.idp(config.idp.entity_id),
         )
     except Conflict as clash:
         # A concurrent sign-in (or SCIM) created the same agent a moment ago: use that one.

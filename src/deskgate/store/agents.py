@@ -31,6 +31,11 @@ class SignInAgent:
     source: str
     active: bool
     scim_deleted_at: dt.datetime | None
+    # For the events a sign-in records (the agent's public snapshot), read in the same query.
+    external_id: str | None
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
 
     @classmethod
     def of(cls, agent: Agent) -> SignInAgent:

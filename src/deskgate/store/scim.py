@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -113,7 +114,11 @@ def _visible_agents(account_id: Any) -> list[ColumnElement[bool]]:
 _GET_AGENT = select(*_AGENT_COLUMNS).where(
     _agents.c.id == bindparam("agent_id"), *_visible_agents(bindparam("account_id"))
 )
-_GET_AGENT_FOR_UPDATE = _GET_AGENT.with_for_update()
+_GET_AGENT_FOR_UPDATE = (
+    select(*_AGENT_COLUMNS, _agents.c.role, _agents.c.source)
+    .where(_agents.c.id == bindparam("agent_id"), *_visible_agents(bindparam("account_id")))
+    .with_for_update()
+)
 _AGENT_BY_USER_NAME = select(*_AGENT_COLUMNS).where(
     _agents.c.user_name_normalized == bindparam("user_name_normalized"),
     *_visible_agents(bindparam("account_id")),
@@ -133,14 +138,30 @@ _UPDATE_AGENT_FIELDS = (
 )
 
 
-def get_agent(
-    db: Executor, account_id: str, agent_id: str, *, for_update: bool = False
-) -> AgentRecord | None:
-    """The agent, unless deleted over SCIM. `for_update` locks its row (PostgreSQL) so that
-    concurrent writes to one agent run one after the other (If-Match, version bumps)."""
-    stmt = _GET_AGENT_FOR_UPDATE if for_update else _GET_AGENT
-    row = db.execute(stmt, {"account_id": account_id, "agent_id": agent_id}).first()
+def get_agent(db: Executor, account_id: str, agent_id: str) -> AgentRecord | None:
+    """The agent, unless deleted over SCIM."""
+    row = db.execute(_GET_AGENT, {"account_id": account_id, "agent_id": agent_id}).first()
     return agent_record(row) if row is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class LockedAgent:
+    """An agent about to be written over SCIM, with what its events show besides the record."""
+
+    record: AgentRecord
+    role: str
+    source: str
+
+
+def lock_agent(db: Executor, account_id: str, agent_id: str) -> LockedAgent | None:
+    """The agent, unless deleted over SCIM, its row locked (PostgreSQL) so that concurrent
+    writes to one agent run one after the other (If-Match, version bumps)."""
+    row = db.execute(
+        _GET_AGENT_FOR_UPDATE, {"account_id": account_id, "agent_id": agent_id}
+    ).first()
+    if row is None:
+        return None
+    return LockedAgent(agent_record(row), row.role, row.source)
 
 
 def agent_by_user_name(
@@ -194,26 +215,48 @@ def agent_names(db: Executor, account_id: str, agent_ids: Collection[str]) -> di
     return found
 
 
+SNAPSHOT_COLUMNS = (
+    "id",
+    "user_name",
+    "email",
+    "first_name",
+    "last_name",
+    "display_name",
+    "role",
+    "active",
+    "source",
+    "external_id",
+    "version",
+    "created_at",
+    "updated_at",
+)
+"""The columns of an agent's public snapshot (services/events.py AGENT_FIELDS)."""
+
+
 def set_roles(
     db: Executor, account_id: str, agent_ids: Collection[str], role: Role, now: dt.datetime
-) -> list[str]:
-    """Give these agents `role` (those who don't have it yet); return the ids changed."""
-    changed: list[str] = []
+) -> list[Mapping[str, Any]]:
+    """Give these agents `role` (those who don't have it yet); return the changed agents as
+    they were before (their snapshot columns, read by the query that finds them anyway)."""
+    changed: list[Mapping[str, Any]] = []
     for chunk in chunks(agent_ids):
-        ids = list(
-            db.scalars(
-                select(Agent.id).where(
-                    Agent.account_id == account_id, Agent.id.in_(chunk), Agent.role != role.value
+        rows: list[Mapping[str, Any]] = [
+            dict(row)
+            for row in db.execute(
+                select(*(_agents.c[name] for name in SNAPSHOT_COLUMNS)).where(
+                    _agents.c.account_id == account_id,
+                    _agents.c.id.in_(chunk),
+                    _agents.c.role != role.value,
                 )
-            )
-        )
-        if ids:
+            ).mappings()
+        ]
+        if rows:
             db.execute(
                 update(Agent)
-                .where(Agent.account_id == account_id, Agent.id.in_(ids))
+                .where(Agent.account_id == account_id, Agent.id.in_([row["id"] for row in rows]))
                 .values(role=role.value, version=Agent.version + 1, updated_at=now)
             )
-            changed.extend(ids)
+            changed.extend(rows)
     return changed
 
 

@@ -80,10 +80,19 @@ class TokenOwner:
     last_used_at: dt.datetime | None
     account_id: str
     plan: str
+    hint: str
+    """The token's last characters: how events name it (never the token)."""
 
 
 _TOKEN_OWNER = (
-    select(ScimToken.id, ScimToken.expires_at, ScimToken.last_used_at, Account.id, Account.plan)
+    select(
+        ScimToken.id,
+        ScimToken.expires_at,
+        ScimToken.last_used_at,
+        Account.id,
+        Account.plan,
+        ScimToken.hint,
+    )
     .join(Account, Account.id == ScimToken.account_id)
     .where(ScimToken.token_hash == bindparam("token_hash"))
 )
@@ -100,10 +109,10 @@ def token_owner(db: Session | Connection, token_hash: str, now: dt.datetime) -> 
     row = db.execute(_TOKEN_OWNER, {"token_hash": token_hash}).first()
     if row is None:
         return None
-    token_id, expires_at, last_used_at, account_id, plan = row
+    token_id, expires_at, last_used_at, account_id, plan, hint = row
     if expires_at is not None and expires_at <= now:
         return None
-    return TokenOwner(token_id, last_used_at, account_id, plan)
+    return TokenOwner(token_id, last_used_at, account_id, plan, hint)
 
 
 def touch_token(db: Session | Connection, token_id: str, now: dt.datetime) -> None:

@@ -37,6 +37,7 @@ from deskgate.web import (
     health,
     manage_agents,
     manage_api,
+    manage_audit,
     manage_certificates,
     manage_domains,
     manage_scim_groups,
@@ -187,6 +188,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         manage_api,
         manage_domains,
         manage_webhooks,
+        manage_audit,
     ):
         app.include_router(module.router)
     console.install(app)

@@ -9,11 +9,16 @@ from fastapi.responses import Response
 
 from deskgate.errors import Conflict, InvalidInput, NotFound
 from deskgate.services import agents as agent_service
+from deskgate.services.events import Actor, actors
 from deskgate.store.models import AgentSource, Role
 from deskgate.web.deps import Admin, CsrfChecked, Db
 from deskgate.web.rendering import redirect_with_notice, render
 
 router = APIRouter(prefix="/manage")
+
+
+def admin_actor(admin: Admin) -> Actor:
+    return actors.admin(admin.agent.id, admin.agent.email)
 
 
 def _page(
@@ -66,6 +71,7 @@ def add_agent(
             role=role,
             password=password or None,
             source=AgentSource.PASSWORD,
+            actor=admin_actor(admin),
         )
     except (InvalidInput, Conflict) as problem:
         return _page(
@@ -83,7 +89,9 @@ def change_role(
     role: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     try:
-        agent = agent_service.change_role(db, admin.account.id, agent_id, role)
+        agent = agent_service.change_role(
+            db, admin.account.id, agent_id, role, actor=admin_actor(admin)
+        )
     except (InvalidInput, NotFound) as problem:
         return _page(request, db, admin, error=problem.message, status_code=problem.status_code)
     return redirect_with_notice("/manage/agents", f"{agent.email} is now {agent.role}.")
@@ -100,7 +108,9 @@ def set_active(
     if active not in ("true", "false"):
         return _page(request, db, admin, error="Choose activate or deactivate.", status_code=400)
     try:
-        agent = agent_service.set_active(db, admin.account.id, agent_id, active == "true")
+        agent = agent_service.set_active(
+            db, admin.account.id, agent_id, active == "true", actor=admin_actor(admin)
+        )
     except (InvalidInput, NotFound) as problem:
         return _page(request, db, admin, error=problem.message, status_code=problem.status_code)
     what = "reactivated" if agent.active else "deactivated and signed out everywhere"

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from deskgate.services.provisioning import security_page
 from deskgate.store.base import utcnow
 from deskgate.web.deps import Admin, CsrfChecked, Db
+from deskgate.web.manage_agents import admin_actor
 from deskgate.web.rendering import redirect_with_notice
 
 router = APIRouter(prefix="/manage")
@@ -23,7 +24,12 @@ def set_group_admin(
     grants_admin: Annotated[str | None, Form(max_length=5)] = None,
 ) -> Response:
     change = security_page.set_group_grants_admin(
-        db, admin.account.id, group_id, grants_admin in ("on", "true", "1"), now=utcnow()
+        db,
+        admin.account.id,
+        group_id,
+        grants_admin in ("on", "true", "1"),
+        now=utcnow(),
+        actor=admin_actor(admin),
     )
     if change.grants_admin:
         message = f"Members of {change.display_name} are now admins."

@@ -24,6 +24,9 @@ from deskgate.scim import (
 )
 from deskgate.scim.errors import InvalidValueException, NotFoundException, UniquenessException
 from deskgate.scim.models import GROUP_SCHEMA
+from deskgate.services import events
+from deskgate.services.event_snapshots import group_snapshot
+from deskgate.services.events import Actor
 from deskgate.services.provisioning.roles import Notes, demote, promote
 from deskgate.store import scim as store
 from deskgate.store import scim_groups
@@ -73,7 +76,9 @@ def get_group(
     return _group_record(db, group, with_members=with_members)
 
 
-def create_group(db: Connection, account_id: str, payload: Any, *, now: dt.datetime) -> GroupRecord:
+def create_group(
+    db: Connection, account_id: str, payload: Any, *, now: dt.datetime, actor: Actor
+) -> GroupRecord:
     fields = group_fields_for_create(payload)
     member_ids = [member.agent_id for member in fields.members]
     names = _require_agents(db, account_id, member_ids)
@@ -103,6 +108,7 @@ def create_group(db: Connection, account_id: str, payload: Any, *, now: dt.datet
     except IntegrityError:
         raise _name_taken(fields.display_name) from None
     scim_groups.add_members(db, group.id, member_ids)
+    _record_group_change(db, account_id, actor, None, group, added=member_ids, removed=())
     return scim_groups.group_record(
         group, [MemberRef(agent_id, names[agent_id]) for agent_id in sorted(member_ids)]
     )
@@ -117,13 +123,14 @@ def replace_group(
     if_match: str | None,
     now: dt.datetime,
     notes: Notes,
+    actor: Actor,
     with_members: bool = True,
 ) -> GroupRecord:
     """PUT /Groups/{id}: the members sent become the whole membership."""
     group = _group_for_update(db, account_id, group_id, if_match)
     current = [MemberRef(agent_id) for agent_id in scim_groups.all_member_ids(db, group.id)]
     update = group_update_for_replace(scim_groups.group_record(group, current), payload)
-    group = _apply_group_update(db, account_id, group, update, now=now, notes=notes)
+    group = _apply_group_update(db, account_id, group, update, now=now, notes=notes, actor=actor)
     return _group_record(db, group, with_members=with_members)
 
 
@@ -136,6 +143,7 @@ def patch_group(
     if_match: str | None,
     now: dt.datetime,
     notes: Notes,
+    actor: Actor,
 ) -> int:
     """PATCH /Groups/{id}; the group's version after. Adding or removing named members reads
     only those members' rows, never the whole group; other member operations (replace, remove
@@ -150,7 +158,9 @@ def patch_group(
     # The record holds the members the operations can touch: added/removed come out exact.
     record = scim_groups.group_record(group, [MemberRef(agent_id) for agent_id in member_ids])
     update = apply_group_patch(record, body)
-    return _apply_group_update(db, account_id, group, update, now=now, notes=notes).version
+    return _apply_group_update(
+        db, account_id, group, update, now=now, notes=notes, actor=actor
+    ).version
 
 
 def delete_group(
@@ -161,12 +171,14 @@ def delete_group(
     if_match: str | None,
     now: dt.datetime,
     notes: Notes,
+    actor: Actor,
 ) -> None:
     group = _group_for_update(db, account_id, group_id, if_match)
     if group.grants_admin:
         members = scim_groups.all_member_ids(db, group.id)
-        demote(db, account_id, members, except_group=group.id, now=now, notes=notes)
+        demote(db, account_id, members, except_group=group.id, now=now, notes=notes, actor=actor)
     scim_groups.delete_group(db, account_id, group.id)
+    events.record_change(db, account_id, "group.deleted", actor, group_snapshot(group), None)
 
 
 def _group_for_update(
@@ -208,8 +220,10 @@ def _apply_group_update(
     *,
     now: dt.datetime,
     notes: Notes,
+    actor: Actor,
 ) -> StoredGroup:
-    """Store the update (version bumped when it changed anything); the group after."""
+    """Store the update (version bumped when it changed anything) and record it (nothing when
+    nothing changed); the group after."""
     if not update.changed:
         return group
     fields = update.fields
@@ -231,12 +245,38 @@ def _apply_group_update(
     scim_groups.remove_members(db, group.id, update.removed)
     scim_groups.update_group(db, account_id, group.id, values)
     if group.grants_admin:
-        promote(db, account_id, added, now=now, notes=notes)
-        demote(db, account_id, update.removed, except_group=group.id, now=now, notes=notes)
-    return dataclasses.replace(
+        promote(db, account_id, added, now=now, notes=notes, actor=actor)
+        demote(
+            db, account_id, update.removed, except_group=group.id, now=now, notes=notes, actor=actor
+        )
+    after = dataclasses.replace(
         group,
         display_name=fields.display_name,
         external_id=fields.external_id,
         version=group.version + 1,
         updated_at=now,
+    )
+    _record_group_change(db, account_id, actor, group, after, added=added, removed=update.removed)
+    return after
+
+
+def _record_group_change(
+    db: Connection,
+    account_id: str,
+    actor: Actor,
+    before: StoredGroup | None,
+    after: StoredGroup,
+    *,
+    added: Collection[str],
+    removed: Collection[str],
+) -> None:
+    """group.created or group.updated, with the members added and removed (agent ids)."""
+    events.record_change(
+        db,
+        account_id,
+        "group.created" if before is None else "group.updated",
+        actor,
+        group_snapshot(before) if before is not None else None,
+        group_snapshot(after),
+        extra={"members_added": sorted(added), "members_removed": sorted(removed)},
     )

@@ -9,6 +9,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from deskgate.errors import NotFound
+from deskgate.services import events
+from deskgate.services.event_snapshots import OPERATOR, group_snapshot
+from deskgate.services.events import Actor
 from deskgate.services.provisioning.roles import Notes, demote, promote
 from deskgate.store import scim_groups, scim_request_log
 
@@ -25,7 +28,13 @@ class AdminGroupChange:
 
 
 def set_group_grants_admin(
-    db: Session, account_id: str, group_id: str, grants_admin: bool, *, now: dt.datetime
+    db: Session,
+    account_id: str,
+    group_id: str,
+    grants_admin: bool,
+    *,
+    now: dt.datetime,
+    actor: Actor = OPERATOR,
 ) -> AdminGroupChange:
     """Security page: mark a group "members are admins" (promote its members) or unmark it
     (demote those no other admin group holds, never the last active admin)."""
@@ -38,9 +47,21 @@ def set_group_grants_admin(
         scim_groups.update_group(db, account_id, group.id, {"grants_admin": grants_admin})
         members = scim_groups.all_member_ids(db, group.id)
         if grants_admin:
-            promote(db, account_id, members, now=now, notes=notes)
+            promote(db, account_id, members, now=now, notes=notes, actor=actor)
         else:
-            demote(db, account_id, members, except_group=group.id, now=now, notes=notes)
+            demote(
+                db, account_id, members, except_group=group.id, now=now, notes=notes, actor=actor
+            )
+        before = group_snapshot(group)
+        events.record_change(
+            db,
+            account_id,
+            "group.updated",
+            actor,
+            before,
+            {**before, "grants_admin": grants_admin},
+            extra={"members_added": [], "members_removed": []},
+        )
     return AdminGroupChange(display_name=group.display_name, grants_admin=grants_admin, notes=notes)
 
 

@@ -19,7 +19,15 @@ from deskgate.scim import (
     check_if_match,
 )
 from deskgate.scim.errors import InvalidValueException, NotFoundException, UniquenessException
+from deskgate.services import events
 from deskgate.services.domains import DomainGate
+from deskgate.services.event_snapshots import (
+    changed,
+    group_snapshot,
+    record_agent_change,
+    scim_agent_snapshot,
+)
+from deskgate.services.events import Actor
 from deskgate.services.provisioning.roles import Notes, demote
 from deskgate.store import agents as agent_store
 from deskgate.store import domains as domain_store
@@ -28,6 +36,7 @@ from deskgate.store import scim_groups
 from deskgate.store import sessions as session_store
 from deskgate.store.agents import normalize_user_name
 from deskgate.store.models import AgentSource, Role
+from deskgate.store.scim import LockedAgent
 
 
 def _no_user(user_id: str) -> NotFoundException:
@@ -64,7 +73,9 @@ def get_user(db: Connection, account_id: str, user_id: str) -> AgentRecord:
     return record
 
 
-def create_user(db: Connection, account_id: str, payload: Any, *, now: dt.datetime) -> AgentRecord:
+def create_user(
+    db: Connection, account_id: str, payload: Any, *, now: dt.datetime, actor: Actor
+) -> AgentRecord:
     """POST /Users. A userName deleted over SCIM earlier gets a new agent (a new id)."""
     fields = agent_fields_for_create(payload)
     _admit_email(db, account_id, fields.email)
@@ -92,7 +103,10 @@ def create_user(db: Connection, account_id: str, payload: Any, *, now: dt.dateti
     except IntegrityError:
         # The unique index on (account, lower-cased userName) settles concurrent POSTs.
         raise _taken(fields.user_name) from None
-    return _record(agent_id, fields, created_at=now, updated_at=now, version=1)
+    created = _record(agent_id, fields, created_at=now, updated_at=now, version=1)
+    after = scim_agent_snapshot(created, role=Role.AGENT.value, source=AgentSource.SCIM.value)
+    record_agent_change(db, account_id, actor, None, after)
+    return created
 
 
 def replace_user(
@@ -103,11 +117,15 @@ def replace_user(
     *,
     if_match: str | None,
     now: dt.datetime,
+    actor: Actor,
 ) -> AgentRecord:
-    """PUT /Users/{id}: replace semantics (a missing `active` keeps the stored value)."""
-    record = _agent_for_update(db, account_id, user_id, if_match)
-    update = agent_update_for_replace(record, payload)
-    return _write_fields(db, account_id, record, update.fields, now) if update.changed else record
+    """PUT /Users/{id}: replace semantics (a missing `active` keeps the stored value). A PUT
+    that changes nothing writes nothing and records no event (Okta re-sends them often)."""
+    locked = _agent_for_update(db, account_id, user_id, if_match)
+    update = agent_update_for_replace(locked.record, payload)
+    if not update.changed:
+        return locked.record
+    return _write_fields(db, account_id, locked, update.fields, now, actor)
 
 
 def patch_user(
@@ -118,10 +136,14 @@ def patch_user(
     *,
     if_match: str | None,
     now: dt.datetime,
+    actor: Actor,
 ) -> AgentRecord:
-    record = _agent_for_update(db, account_id, user_id, if_match)
-    update = apply_user_patch(record, body)
-    return _write_fields(db, account_id, record, update.fields, now) if update.changed else record
+    """PATCH /Users/{id}; like PUT, a PATCH that changes nothing records nothing."""
+    locked = _agent_for_update(db, account_id, user_id, if_match)
+    update = apply_user_patch(locked.record, body)
+    if not update.changed:
+        return locked.record
+    return _write_fields(db, account_id, locked, update.fields, now, actor)
 
 
 def delete_user(
@@ -132,9 +154,14 @@ def delete_user(
     if_match: str | None,
     now: dt.datetime,
     notes: Notes,
+    actor: Actor,
 ) -> None:
-    """DELETE /Users/{id}: deactivate, sign out, leave every group, unlink from SCIM (404 after)."""
-    record = _agent_for_update(db, account_id, user_id, if_match)
+    """DELETE /Users/{id}: deactivate, sign out, leave every group, unlink from SCIM (404 after).
+
+    One agent.deleted event (its after-state includes a demotion the leaving caused), and a
+    group.updated for each group it left."""
+    locked = _agent_for_update(db, account_id, user_id, if_match)
+    record = locked.record
     groups = scim_groups.groups_of_agent(db, account_id, record.id)
     store.update_agent(
         db,
@@ -152,18 +179,44 @@ def delete_user(
     for group in groups:
         scim_groups.remove_members(db, group.id, [record.id])
     scim_groups.bump_groups(db, [group.id for group in groups], now)
+    demoted = False
     if any(group.grants_admin for group in groups):
-        demote(db, account_id, [record.id], except_group=None, now=now, notes=notes)
+        # Folded into agent.deleted below: one event for the agent's change.
+        demoted = bool(
+            demote(db, account_id, [record.id], except_group=None, now=now, notes=notes, actor=None)
+        )
+    before = scim_agent_snapshot(record, role=locked.role, source=locked.source)
+    after = changed(
+        before,
+        active=False,
+        external_id=None,
+        version=record.version + (2 if demoted else 1),
+        updated_at=now,
+        **({"role": Role.AGENT.value} if demoted else {}),
+    )
+    record_agent_change(db, account_id, actor, before, after, deleted=True)
+    for group in groups:
+        group_before = group_snapshot(group)
+        group_after = {**group_before, "version": group.version + 1, "updated_at": now}
+        events.record_change(
+            db,
+            account_id,
+            "group.updated",
+            actor,
+            group_before,
+            group_after,
+            extra={"members_added": [], "members_removed": [record.id]},
+        )
 
 
 def _agent_for_update(
     db: Connection, account_id: str, user_id: str, if_match: str | None
-) -> AgentRecord:
-    record = store.get_agent(db, account_id, user_id, for_update=True)
-    if record is None:
+) -> LockedAgent:
+    locked = store.lock_agent(db, account_id, user_id)
+    if locked is None:
         raise _no_user(user_id)
-    check_if_match(if_match, record.version)
-    return record
+    check_if_match(if_match, locked.record.version)
+    return locked
 
 
 def _columns(fields: AgentFields) -> dict[str, Any]:
@@ -212,9 +265,16 @@ def _record(
 
 
 def _write_fields(
-    db: Connection, account_id: str, record: AgentRecord, fields: AgentFields, now: dt.datetime
+    db: Connection,
+    account_id: str,
+    locked: LockedAgent,
+    fields: AgentFields,
+    now: dt.datetime,
+    actor: Actor,
 ) -> AgentRecord:
-    """Store new fields over `record` (version bumped); deactivation revokes every session."""
+    """Store new fields over the agent (version bumped) and record the change; deactivation
+    revokes every session."""
+    record = locked.record
     values = {**_columns(fields), "version": record.version + 1, "updated_at": now}
     if agent_store.normalize_email(fields.email) != agent_store.normalize_email(record.email):
         _admit_email(db, account_id, fields.email)  # deactivating never waits on a domain
@@ -228,6 +288,14 @@ def _write_fields(
         store.update_agent_fields(db, account_id, record.id, values)
     if record.active and not fields.active:
         session_store.delete_for_agent(db, account_id, record.id)
-    return _record(
+    written = _record(
         record.id, fields, created_at=record.created_at, updated_at=now, version=record.version + 1
     )
+    record_agent_change(
+        db,
+        account_id,
+        actor,
+        scim_agent_snapshot(record, role=locked.role, source=locked.source),
+        scim_agent_snapshot(written, role=locked.role, source=locked.source),
+    )
+    return written

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from deskgate.scim.errors import PayloadTooLargeException, SCIMException
+from deskgate.services.events import actors
 from deskgate.services.provisioning import requests as scim_requests
 from deskgate.store.base import utcnow
 from deskgate.web import input_guard
@@ -146,6 +147,7 @@ class ScimApp:
                     headers=request.headers,
                     body=request.body,
                     now=now,
+                    actor=actors.scim_token(caller.token.token_id, caller.token.hint),
                 )
                 reply = handler(call, **path_params)
                 detail = "; ".join(call.notes) or None

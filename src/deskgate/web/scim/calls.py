@@ -18,6 +18,7 @@ from deskgate.scim.errors import (
     UnauthorizedException,
 )
 from deskgate.scim.records import ResourceKind
+from deskgate.services.events import Actor
 
 
 @dataclass
@@ -34,6 +35,8 @@ class ScimCall:
     """Request headers by lower-cased name (the first of each)."""
     body: bytes
     now: dt.datetime
+    actor: Actor
+    """The SCIM token the request authenticated with: who its events say made the changes."""
     notes: list[str] = field(default_factory=list)
 
     def json(self) -> Any:

@@ -45,7 +45,9 @@ def search_groups(call: ScimCall) -> ScimReply:
 
 
 def create_group(call: ScimCall) -> ScimReply:
-    record = provisioning.create_group(call.db, call.account_id, call.json(), now=call.now)
+    record = provisioning.create_group(
+        call.db, call.account_id, call.json(), now=call.now, actor=call.actor
+    )
     return _reply(call, record, 201, Context.RESOURCE_CREATION_RESPONSE)
 
 
@@ -65,6 +67,7 @@ def replace_group(call: ScimCall, id: str) -> ScimReply:  # noqa: A002
         if_match=call.if_match,
         now=call.now,
         notes=call.notes,
+        actor=call.actor,
         with_members=_with_members(call),
     )
     return _reply(call, record, 200, Context.RESOURCE_REPLACEMENT_RESPONSE)
@@ -81,12 +84,19 @@ def patch_group(call: ScimCall, id: str) -> ScimReply:  # noqa: A002
         if_match=call.if_match,
         now=call.now,
         notes=call.notes,
+        actor=call.actor,
     )
     return ScimReply(204, headers={"ETag": scim.format_etag(version)})
 
 
 def delete_group(call: ScimCall, id: str) -> ScimReply:  # noqa: A002
     provisioning.delete_group(
-        call.db, call.account_id, id, if_match=call.if_match, now=call.now, notes=call.notes
+        call.db,
+        call.account_id,
+        id,
+        if_match=call.if_match,
+        now=call.now,
+        notes=call.notes,
+        actor=call.actor,
     )
     return ScimReply(204)

@@ -38,7 +38,9 @@ def search_users(call: ScimCall) -> ScimReply:
 
 
 def create_user(call: ScimCall) -> ScimReply:
-    record = provisioning.create_user(call.db, call.account_id, call.json(), now=call.now)
+    record = provisioning.create_user(
+        call.db, call.account_id, call.json(), now=call.now, actor=call.actor
+    )
     return _reply(call, record, 201, Context.RESOURCE_CREATION_RESPONSE)
 
 
@@ -51,20 +53,38 @@ def get_user(call: ScimCall, id: str) -> ScimReply:  # noqa: A002 - the path par
 
 def replace_user(call: ScimCall, id: str) -> ScimReply:  # noqa: A002
     record = provisioning.replace_user(
-        call.db, call.account_id, id, call.json(), if_match=call.if_match, now=call.now
+        call.db,
+        call.account_id,
+        id,
+        call.json(),
+        if_match=call.if_match,
+        now=call.now,
+        actor=call.actor,
     )
     return _reply(call, record, 200, Context.RESOURCE_REPLACEMENT_RESPONSE)
 
 
 def patch_user(call: ScimCall, id: str) -> ScimReply:  # noqa: A002
     record = provisioning.patch_user(
-        call.db, call.account_id, id, call.json(), if_match=call.if_match, now=call.now
+        call.db,
+        call.account_id,
+        id,
+        call.json(),
+        if_match=call.if_match,
+        now=call.now,
+        actor=call.actor,
     )
     return _reply(call, record, 200, Context.RESOURCE_PATCH_RESPONSE)
 
 
 def delete_user(call: ScimCall, id: str) -> ScimReply:  # noqa: A002
     provisioning.delete_user(
-        call.db, call.account_id, id, if_match=call.if_match, now=call.now, notes=call.notes
+        call.db,
+        call.account_id,
+        id,
+        if_match=call.if_match,
+        now=call.now,
+        notes=call.notes,
+        actor=call.actor,
     )
     return ScimReply(204)
