@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -90,3 +91,26 @@ def race(
         thread.join()
     assert not errors, errors
     return results
+
+
+_T = TypeVar("_T")
+
+
+def run_async(main: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    """`asyncio.run(main())` on a thread of its own: a session-wide Playwright (sync API) in this
+    worker keeps an event loop marked running on the main thread, where asyncio.run() refuses."""
+    results: list[_T] = []
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(asyncio.run(main()))
+        except BaseException as exc:
+            failures.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    runner.join()
+    if failures:
+        raise failures[0]
+    return results[0]

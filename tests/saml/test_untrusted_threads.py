@@ -3,7 +3,6 @@ dictionary never shrinks, and only a thread's end frees it."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,8 @@ import threading
 import pytest
 
 from deskgate.saml.untrusted_threads import RetiringThreads
+
+from helpers import run_async
 
 
 def test_results_and_exceptions_reach_the_caller_from_another_thread() -> None:
@@ -38,7 +39,7 @@ def test_work_sent_from_the_event_loop_parses_in_place_against_the_threads_budge
     def request() -> tuple[int, int]:  # a request whose work parses through `run`
         return threading.get_ident(), threads.run(threading.get_ident, cost=150)
 
-    outer, inner = asyncio.run(threads.run_async(request))
+    outer, inner = run_async(lambda: threads.run_async(request))
     assert outer == inner != threading.get_ident()  # no second hop
     after = threads.run(threading.get_ident, cost=1)
     assert threads.retired == 1 and after != outer  # the 150 bytes spent its budget

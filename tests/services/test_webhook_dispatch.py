@@ -22,6 +22,7 @@ from deskgate.store import webhooks as webhook_store
 from deskgate.store.base import make_sessionmaker, utcnow
 from deskgate.store.models import Event, WebhookAttempt, WebhookDelivery
 
+from helpers import run_async
 from support.webhook_receiver import HOLD, WebhookReceiver
 
 FAST = DispatchPolicy(timeout=2.0, poll=0.05, retry_delays=(0.1,), allow_private=True)
@@ -40,7 +41,7 @@ def run_until(dispatcher: Dispatcher, done: Callable[[], bool], timeout: float =
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    asyncio.run(main())
+    run_async(main)
 
 
 @pytest.fixture
