@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from deskgate.store import events as event_store
+from deskgate.store import scim as scim_store
 from deskgate.store.events import Actor, NewEvent
 
 __all__ = ["CATALOGUE", "Actor", "EventType", "actors", "agent_snapshot", "envelope", "record"]
@@ -256,21 +257,8 @@ def record_change(
     record(db, account_id, type, actor, data, agent_id=agent_id)
 
 
-AGENT_FIELDS = (
-    "id",
-    "user_name",
-    "email",
-    "first_name",
-    "last_name",
-    "display_name",
-    "role",
-    "active",
-    "source",
-    "external_id",
-    "version",
-    "created_at",
-    "updated_at",
-)
+AGENT_FIELDS = scim_store.SNAPSHOT_COLUMNS
+"""The public view of an agent (events' before/after, GET /api/v1/agents)."""
 
 
 def agent_snapshot(agent: Any) -> dict[str, Any]:

@@ -230,7 +230,8 @@ SNAPSHOT_COLUMNS = (
     "created_at",
     "updated_at",
 )
-"""The columns of an agent's public snapshot (services/events.py AGENT_FIELDS)."""
+"""The columns of an agent's public view (services/events.py AGENT_FIELDS: events' before and
+after, GET /api/v1/agents), read by the queries that load agents for a change anyway."""
 
 
 def set_roles(
