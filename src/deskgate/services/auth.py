@@ -66,6 +66,11 @@ class AdminSession:
     agent: SessionAgent
     account: Account
 
+    @property
+    def actor(self) -> events.Actor:
+        """The admin as the actor of the changes they make (the event log)."""
+        return events.actors.admin(self.agent.id, self.agent.email)
+
 
 def start_session(
     db: Session,

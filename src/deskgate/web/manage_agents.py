@@ -9,16 +9,11 @@ from fastapi.responses import Response
 
 from deskgate.errors import Conflict, InvalidInput, NotFound
 from deskgate.services import agents as agent_service
-from deskgate.services.events import Actor, actors
 from deskgate.store.models import AgentSource, Role
 from deskgate.web.deps import Admin, CsrfChecked, Db
 from deskgate.web.rendering import redirect_with_notice, render
 
 router = APIRouter(prefix="/manage")
-
-
-def admin_actor(admin: Admin) -> Actor:
-    return actors.admin(admin.agent.id, admin.agent.email)
 
 
 def _page(
@@ -71,7 +66,7 @@ def add_agent(
             role=role,
             password=password or None,
             source=AgentSource.PASSWORD,
-            actor=admin_actor(admin),
+            actor=admin.actor,
         )
     except (InvalidInput, Conflict) as problem:
         return _page(
@@ -89,9 +84,7 @@ def change_role(
     role: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     try:
-        agent = agent_service.change_role(
-            db, admin.account.id, agent_id, role, actor=admin_actor(admin)
-        )
+        agent = agent_service.change_role(db, admin.account.id, agent_id, role, actor=admin.actor)
     except (InvalidInput, NotFound) as problem:
         return _page(request, db, admin, error=problem.message, status_code=problem.status_code)
     return redirect_with_notice("/manage/agents", f"{agent.email} is now {agent.role}.")
@@ -109,7 +102,7 @@ def set_active(
         return _page(request, db, admin, error="Choose activate or deactivate.", status_code=400)
     try:
         agent = agent_service.set_active(
-            db, admin.account.id, agent_id, active == "true", actor=admin_actor(admin)
+            db, admin.account.id, agent_id, active == "true", actor=admin.actor
         )
     except (InvalidInput, NotFound) as problem:
         return _page(request, db, admin, error=problem.message, status_code=problem.status_code)

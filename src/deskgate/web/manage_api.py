@@ -9,7 +9,6 @@ from fastapi.responses import Response
 
 from deskgate.errors import InvalidInput, NotFound
 from deskgate.services import api_keys
-from deskgate.services.events import actors
 from deskgate.store.base import utcnow
 from deskgate.web.deps import Admin, CsrfChecked, Db, State
 from deskgate.web.rendering import redirect_with_notice, render
@@ -69,7 +68,7 @@ def create_key(
             admin.account.id,
             name=name,
             scopes=chosen,
-            actor=actors.admin(admin.agent.id, admin.agent.email),
+            actor=admin.actor,
             created_by=admin.agent.id,
             now=utcnow(),
         )
@@ -93,7 +92,7 @@ def revoke_key(request: Request, db: Db, admin: Admin, state: State, key_id: str
             db,
             admin.account.id,
             key_id,
-            actor=actors.admin(admin.agent.id, admin.agent.email),
+            actor=admin.actor,
             now=utcnow(),
         )
     except NotFound as problem:

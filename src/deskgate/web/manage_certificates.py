@@ -10,7 +10,6 @@ from fastapi.responses import Response
 
 from deskgate.errors import Conflict, Forbidden, InvalidInput, NotFound
 from deskgate.services import certificates, sp_keys, sso
-from deskgate.services.events import Actor, actors
 from deskgate.store.base import utcnow
 from deskgate.store.models import Plan, SSOConnection
 from deskgate.web.deps import Admin, CsrfChecked, Db, State
@@ -20,10 +19,6 @@ from deskgate.web.rendering import redirect_with_notice
 router = APIRouter(prefix="/manage/security")
 
 _PAGE = "/manage/security#certificates"
-
-
-def _actor(admin: Admin) -> Actor:
-    return actors.admin(admin.agent.id, admin.agent.email)
 
 
 def _connection(db: Db, admin: Admin) -> SSOConnection:
@@ -55,7 +50,7 @@ def add_certificate(
 ) -> Response:
     try:
         row = certificates.add_by_admin(
-            db, _connection(db, admin), certificate_pem, utcnow(), actor=_actor(admin)
+            db, _connection(db, admin), certificate_pem, utcnow(), actor=admin.actor
         )
     except (InvalidInput, Conflict, Forbidden) as problem:
         return _refused(request, db, admin, state, problem)
@@ -72,7 +67,7 @@ def remove_certificate(
 ) -> Response:
     try:
         row = certificates.remove_by_admin(
-            db, _connection(db, admin), certificate_id, utcnow(), actor=_actor(admin)
+            db, _connection(db, admin), certificate_id, utcnow(), actor=admin.actor
         )
     except (Conflict, Forbidden, NotFound) as problem:
         return _refused(request, db, admin, state, problem)
@@ -85,7 +80,7 @@ def remove_certificate(
 def start_sp_key_rollover(request: Request, db: Db, admin: Admin, state: State) -> Response:
     try:
         sp_keys.start_rollover(
-            db, _connection(db, admin), admin.account.name, utcnow(), actor=_actor(admin)
+            db, _connection(db, admin), admin.account.name, utcnow(), actor=admin.actor
         )
     except (Conflict, Forbidden) as problem:
         return _refused(request, db, admin, state, problem)
@@ -104,7 +99,7 @@ def complete_sp_key_rollover(request: Request, db: Db, admin: Admin, state: Stat
             _connection(db, admin),
             utcnow(),
             overlap=state.settings.certificate_overlap,
-            actor=_actor(admin),
+            actor=admin.actor,
         )
     except (Conflict, Forbidden) as problem:
         return _refused(request, db, admin, state, problem)

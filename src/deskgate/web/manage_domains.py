@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from deskgate.errors import DeskgateError
 from deskgate.services import domains
 from deskgate.services.dns_txt import DNSLookupError, resolver_from
-from deskgate.services.events import Actor, actors
 from deskgate.store import domains as domain_store
 from deskgate.store.base import utcnow
 from deskgate.store.models import Account
@@ -76,16 +75,12 @@ def _refused(
     return _page(request, db, admin, state, error=problem.message, status_code=problem.status_code)
 
 
-def _actor(admin: Admin) -> Actor:
-    return actors.admin(admin.agent.id, admin.agent.email)
-
-
 @router.post("", dependencies=[CsrfChecked])
 def add_domain(
     request: Request, db: Db, admin: Admin, state: State, domain: _DOMAIN_FIELD = ""
 ) -> Response:
     try:
-        claim = domains.add_domain(db, admin.account, domain, actor=_actor(admin), now=utcnow())
+        claim = domains.add_domain(db, admin.account, domain, actor=admin.actor, now=utcnow())
     except DeskgateError as problem:
         return _refused(request, db, admin, state, problem)
     return redirect_with_notice(
@@ -107,7 +102,7 @@ def verify_domain(
             except DNSLookupError as no_resolver:
                 problem = str(no_resolver)
             result = domains.finish_verification(
-                db, admin.account, check, problem, actor=_actor(admin), now=utcnow()
+                db, admin.account, check, problem, actor=admin.actor, now=utcnow()
             )
         else:
             result = check
@@ -125,7 +120,7 @@ def remove_domain(
     request: Request, db: Db, admin: Admin, state: State, domain: _DOMAIN_FIELD = ""
 ) -> Response:
     try:
-        removed = domains.remove_domain(db, admin.account, domain, actor=_actor(admin))
+        removed = domains.remove_domain(db, admin.account, domain, actor=admin.actor)
     except DeskgateError as problem:
         return _refused(request, db, admin, state, problem)
     return redirect_with_notice(_SECTION, f"{removed} is removed.")

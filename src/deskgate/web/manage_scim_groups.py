@@ -10,7 +10,6 @@ from fastapi.responses import Response
 from deskgate.services.provisioning import security_page
 from deskgate.store.base import utcnow
 from deskgate.web.deps import Admin, CsrfChecked, Db
-from deskgate.web.manage_agents import admin_actor
 from deskgate.web.rendering import redirect_with_notice
 
 router = APIRouter(prefix="/manage")
@@ -29,7 +28,7 @@ def set_group_admin(
         group_id,
         grants_admin in ("on", "true", "1"),
         now=utcnow(),
-        actor=admin_actor(admin),
+        actor=admin.actor,
     )
     if change.grants_admin:
         message = f"Members of {change.display_name} are now admins."

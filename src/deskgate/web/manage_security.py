@@ -20,7 +20,6 @@ from deskgate.store.models import IdPKind, Plan, Role, SignInMatch
 from deskgate.web import certificate_context, manage_domains
 from deskgate.web.deps import Admin, CsrfChecked, Db, State
 from deskgate.web.idp_guides import GUIDES
-from deskgate.web.manage_agents import admin_actor
 from deskgate.web.rendering import redirect_with_notice, render
 
 router = APIRouter(prefix="/manage")
@@ -147,7 +146,7 @@ def save_sso(
                 base_url=state.settings.base_url,
                 fetched_metadata=fetched,
                 allow_private_urls=state.settings.allow_private_metadata_urls,
-                actor=admin_actor(admin),
+                actor=admin.actor,
                 certificate_overlap=state.settings.certificate_overlap,
             )
     except (InvalidInput, Conflict, Forbidden) as problem:
@@ -166,7 +165,7 @@ def save_sso(
 
 @router.post("/security/sso-token", dependencies=[CsrfChecked])
 def rotate_sso_token(db: Db, admin: Admin) -> Response:
-    sso.rotate_sso_token(db, admin.account, actor=admin_actor(admin))
+    sso.rotate_sso_token(db, admin.account, actor=admin.actor)
     return redirect_with_notice(
         "/manage/security",
         "New SSO token issued. Update the ACS URL (or the token) in your identity provider now: "
@@ -197,6 +196,6 @@ def issue_scim_token(
         base_url=state.settings.base_url,
         now=utcnow(),
         grace=dt.timedelta(hours=int(grace_hours)),
-        actor=admin_actor(admin),
+        actor=admin.actor,
     )
     return _page(request, db, admin, state, new_scim=credentials)

@@ -9,8 +9,7 @@ from fastapi.responses import Response
 
 from deskgate.errors import InvalidInput, NotFound
 from deskgate.services import webhooks
-from deskgate.services.auth import AdminSession
-from deskgate.services.events import CATALOGUE, Actor, actors
+from deskgate.services.events import CATALOGUE
 from deskgate.store import webhooks as webhook_store
 from deskgate.store.base import utcnow
 from deskgate.store.models import WebhookEndpoint
@@ -20,10 +19,6 @@ from deskgate.web.rendering import redirect_with_notice, render
 router = APIRouter(prefix="/manage")
 
 EventTypes = Annotated[list[str], Form()]
-
-
-def _actor(admin: AdminSession) -> Actor:
-    return actors.admin(admin.agent.id, admin.agent.email)
 
 
 def _form(
@@ -105,7 +100,7 @@ def add_endpoint(
             db,
             admin.account.id,
             form,
-            _actor(admin),
+            admin.actor,
             utcnow(),
             allow_private=state.settings.allow_private_webhook_urls,
         )
@@ -138,7 +133,7 @@ def update_endpoint(
             admin.account.id,
             endpoint_id,
             _form(url, event_types, enabled, description),
-            _actor(admin),
+            admin.actor,
             utcnow(),
             allow_private=state.settings.allow_private_webhook_urls,
         )
@@ -157,7 +152,7 @@ def set_enabled(
     if enabled not in ("true", "false"):
         raise InvalidInput("Choose enable or disable.")
     endpoint = webhooks.set_enabled(
-        db, admin.account.id, endpoint_id, enabled == "true", _actor(admin), utcnow()
+        db, admin.account.id, endpoint_id, enabled == "true", admin.actor, utcnow()
     )
     what = "enabled" if endpoint.enabled else "disabled: nothing is sent to it until you enable it"
     return redirect_with_notice("/manage/webhooks", f"{endpoint.url} {what}.")
@@ -165,13 +160,13 @@ def set_enabled(
 
 @router.post("/webhooks/{endpoint_id}/delete", dependencies=[CsrfChecked])
 def delete_endpoint(db: Db, admin: Admin, endpoint_id: str) -> Response:
-    url = webhooks.delete_endpoint(db, admin.account.id, endpoint_id, _actor(admin))
+    url = webhooks.delete_endpoint(db, admin.account.id, endpoint_id, admin.actor)
     return redirect_with_notice("/manage/webhooks", f"Deleted the webhook endpoint {url}.")
 
 
 @router.post("/webhooks/{endpoint_id}/rotate", dependencies=[CsrfChecked])
 def rotate_secret(request: Request, db: Db, admin: Admin, endpoint_id: str) -> Response:
-    _, secret = webhooks.rotate_secret(db, admin.account.id, endpoint_id, _actor(admin), utcnow())
+    _, secret = webhooks.rotate_secret(db, admin.account.id, endpoint_id, admin.actor, utcnow())
     return _endpoint_page(request, db, admin, endpoint_id, new_secret=secret)
 
 
